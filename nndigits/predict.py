@@ -1,0 +1,104 @@
+"""``python -m nndigits.predict IMAGE [IMAGE ...]``: the trained network's digit for each image file.
+
+Each image is preprocessed the way MNIST's digits were (``nndigits.images``):
+grayscale, inverted if the paper is lighter than the ink, cropped to the ink,
+scaled to fit 20x20, centred by mass in 28x28.  One line per image::
+
+    examples/digit_dark_on_light.png: 7  (confidence 0.97; runner-up 9 0.04)
+
+The confidence is the winning output neuron's activation, sigma(z) in (0, 1):
+each output neuron is a separate sigmoid, so the ten activations need not add
+up to 1 and a confidence near 0 means no neuron recognises the image.
+
+Errors (an unreadable image, a missing or damaged checkpoint) are one line
+``python -m nndigits.predict: error: ...`` on stderr and a non-zero exit; with
+several images the good ones are still predicted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+PROG = "python -m nndigits.predict"
+CONFIDENCE_HELP = ("Confidence is the winning output neuron's activation sigma(z) in (0, 1); the ten output "
+                   "neurons are separate sigmoids, so activations need not sum to 1, and a low winner means "
+                   "no neuron recognises the image. The runner-up is the second most active neuron.")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def fail(prog: str, message: object) -> None:
+    """One line on stderr, nothing else."""
+    text = " ".join(str(message).split())
+    print(f"{prog}: error: {text}", file=sys.stderr)
+
+
+def load_checkpoint_or_fail(path, prog: str):
+    """(network, None) or (None, exit code) after printing one line; checks the network reads 784 pixels."""
+    from .checkpoints import CheckpointError, load_network, newest_checkpoint
+
+    try:
+        path = newest_checkpoint() if path is None else path
+        net = load_network(path)
+    except CheckpointError as error:
+        fail(prog, error)
+        return None, 1
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        fail(prog, f"{path} holds a network of sizes {net.sizes}; predicting digits needs 784 inputs and 10 outputs")
+        return None, 1
+    return net, None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Classify images of single handwritten digits with a trained network. "
+                                      + CONFIDENCE_HELP,
+                epilog="Any image format Pillow reads (PNG, JPEG, ...), dark ink on light paper or light on dark; "
+                       "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s), one digit each")
+    p.add_argument("--checkpoint", metavar="CKPT", default=None,
+                   help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)")
+    p.add_argument("--show", action="store_true", help="also print the 28x28 image the network sees, as text")
+    return p
+
+
+def predict(net, x):
+    """(digit, confidence, runner-up digit, runner-up activation) for each row of x (m, 784)."""
+    import torch
+
+    with torch.no_grad():
+        a = net(torch.as_tensor(x, dtype=torch.float32).reshape(-1, 784))
+    top = a.topk(2, dim=1)
+    return [(int(i[0]), float(v[0]), int(i[1]), float(v[1])) for v, i in zip(top.values, top.indices)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from .images import ImageError, ascii_art, load_digit
+
+        net, code = load_checkpoint_or_fail(args.checkpoint, PROG)
+        if net is None:
+            return code
+        failed = 0
+        for path in args.images:
+            try:
+                x = load_digit(path)
+            except ImageError as error:
+                fail(PROG, error)
+                failed += 1
+                continue
+            digit, confidence, second, second_a = predict(net, x)[0]
+            print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
+            if args.show:
+                print(ascii_art(x))
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

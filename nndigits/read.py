@@ -1,0 +1,349 @@
+"""``python -m nndigits.read IMAGE``: read a horizontal line of handwritten digits.
+
+The chapter's answer to the segmentation problem: "trial many different ways
+of segmenting the image, using the individual digit classifier to score each
+trial segmentation.  A trial segmentation gets a high score if the individual
+digit classifier is confident of its classification in all segments."
+
+Here a segmentation is a set of vertical cuts.  Candidate cut positions are
+the edges of every blank gap plus every ``step``-th column inside the ink, so
+digits that touch or overlap can still be split.  Every stretch between two
+candidates that is not too wide is a candidate segment; each is preprocessed
+like MNIST (``images.to_mnist``) and all of them go through the network in
+one batch.  A segment's cost is
+
+    -2 log(winner's activation / sum of activations) - 2 log(winner's activation)
+    + shape penalties (wider than tall, or than the line is high; much shorter or
+      narrower than the line; blank columns inside it)
+    + a cost per pixel of ink each of its cuts goes through,
+
+and dynamic programming finds the segmentation of least total cost (blank
+gaps are free).  The digits of that segmentation, left to right, are the
+reading; the last line of the output is the string.
+
+``compose_line`` builds test lines from MNIST digits, with gaps, touching,
+overlapping (pixel max of overlapping strokes) or in different sizes; see
+``experiments/read_accuracy.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .images import INK_THRESHOLD, ImageError, ink_box, to_mnist
+
+PROG = "python -m nndigits.read"
+MAX_LINE_HEIGHT = 48   # lines taller than this are scaled down first: the cuts need no finer grid
+STYLES = ("gaps", "touching", "overlap", "sizes")
+
+
+@dataclass
+class Params:
+    """The knobs of the segmentation score (tuned on lines of MNIST *training* digits)."""
+    step_per_height: float = 1 / 14   # spacing of candidate cuts inside ink, as a fraction of line height
+    max_width: float = 1.5            # widest segment, in line heights
+    share_weight: float = 2.0         # weight of -log(winner's activation / sum of activations)
+    activation_weight: float = 2.0    # weight of -log(winner's activation)
+    digit_cost: float = 0.0           # fixed cost of each digit
+    cut_cost: float = 4.0             # cost per line-height of ink a cut goes through
+    aspect_limit: float = 0.9         # segments wider than this x their own height pay ...
+    aspect_cost: float = 4.0          # ... this much per unit of excess
+    short_limit: float = 0.6          # segments shorter than this x the line height pay ...
+    short_cost: float = 24.0          # ... this much per unit of shortfall
+    narrow_limit: float = 0.2         # segments narrower than this x the line height pay ...
+    narrow_cost: float = 10.0         # ... this much per unit of shortfall
+    wide_limit: float = 0.9           # segments wider than this x the line height pay ...
+    wide_cost: float = 4.0            # ... this much per unit of excess
+    gap_cost: float = 40.0            # cost per line-height of blank columns inside a segment
+    max_overlap: float = 0.0          # how far (line heights) a segment may start before the last one ended
+    overlap_cost: float = 0.0         # cost per line-height of such overlap
+
+
+@dataclass
+class Digit:
+    digit: int
+    confidence: float          # the winner's output activation, as in predict
+    left: int                  # columns of the input image, half-open
+    right: int
+
+
+@dataclass
+class Candidates:
+    """Everything the DP needs about one line: cut positions, segments, and the network's outputs."""
+    line: np.ndarray                    # the line's ink, cropped (and maybe scaled), white on black
+    height: int                         # its height (rows)
+    scale: float                        # input columns per line column
+    offset: int                         # input column of line column 0
+    nodes: list[int]                    # candidate cut positions (line columns), sorted
+    cut_ink: np.ndarray                 # ink a cut at each position goes through, per line height
+    blank: np.ndarray                   # (len(nodes)-1,) True where the stretch between nodes is blank
+    edges: list[tuple[int, int, int]] = field(default_factory=list)  # (node i, node j, segment index)
+    boxes: list[tuple[int, int]] = field(default_factory=list)       # segment ink extent (lo, hi), line columns
+    shape: np.ndarray | None = None     # (K, 4): width / line height, width / own height, own height / line height,
+                                        #         blank columns inside / line height
+    activations: np.ndarray | None = None  # (K, 10)
+
+
+def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """Crop the ink map to its ink (rows and columns) and scale it to at most MAX_LINE_HEIGHT rows."""
+    from PIL import Image
+
+    box = ink_box(ink, threshold=INK_THRESHOLD)
+    if box is None:
+        raise ImageError("the image has no ink")
+    top, bottom, left, right = box
+    line = ink[top:bottom, left:right]
+    scale = 1.0
+    if line.shape[0] > MAX_LINE_HEIGHT:
+        scale = line.shape[0] / MAX_LINE_HEIGHT
+        size = (max(1, round(line.shape[1] / scale)), MAX_LINE_HEIGHT)
+        line = np.clip(np.asarray(Image.fromarray(np.ascontiguousarray(line), mode="F")
+                                  .resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
+        scale = (right - left) / line.shape[1]
+    return np.ascontiguousarray(line, dtype=np.float32), scale, left
+
+
+def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
+    """Cut positions and candidate segments of a line (no network yet)."""
+    line, scale, offset = prepare_line(ink)
+    height, width = line.shape
+    inked = line.max(axis=0) > INK_THRESHOLD * float(line.max())
+    profile = line.sum(axis=0)
+    step = max(1, round(height * params.step_per_height))
+    nodes = {0, width}
+    for c in range(1, width):
+        if inked[c] != inked[c - 1]:
+            nodes.add(c)                    # edges of blank gaps
+    run_start = None
+    for c in range(width + 1):              # every step-th column inside each run of ink
+        if c < width and inked[c]:
+            run_start = c if run_start is None else run_start
+            if (c - run_start) % step == 0:
+                nodes.add(c)
+        else:
+            run_start = None
+    nodes = sorted(nodes)
+    cut_ink = np.array([0.0 if n in (0, width) else min(profile[n - 1], profile[n]) / height for n in nodes])
+    blank = np.array([not inked[a:b].any() for a, b in zip(nodes[:-1], nodes[1:])])
+    cand = Candidates(line, height, scale, offset, nodes, cut_ink, blank)
+
+    # First and last inked column at or after / before each position, to trim segments to their ink.
+    next_ink = np.full(width + 1, width, dtype=int)
+    for c in range(width - 1, -1, -1):
+        next_ink[c] = c if inked[c] else next_ink[c + 1]
+    prev_ink = np.full(width + 1, -1, dtype=int)
+    for c in range(1, width + 1):
+        prev_ink[c] = c - 1 if inked[c - 1] else prev_ink[c - 1]
+
+    index: dict[tuple[int, int], int] = {}
+    xs, shapes = [], []
+    max_width = params.max_width * height
+    for i, a in enumerate(nodes):
+        for j in range(i + 1, len(nodes)):
+            b = nodes[j]
+            lo, hi = next_ink[a], prev_ink[b] + 1
+            if lo >= hi:
+                continue                    # blank stretch: handled by the free gap edges
+            if hi - lo > max_width:
+                break
+            k = index.get((lo, hi))
+            if k is None:
+                piece = line[:, lo:hi]
+                try:
+                    x = to_mnist(piece)
+                except ImageError:
+                    continue
+                rows = ink_box(piece)
+                own = rows[1] - rows[0]
+                k = index[(lo, hi)] = len(xs)
+                xs.append(x)
+                gaps = np.count_nonzero(~inked[lo:hi]) / height
+                shapes.append(((hi - lo) / height, (hi - lo) / own, own / height, gaps))
+                cand.boxes.append((lo, hi))
+            cand.edges.append((i, j, k))
+    cand.shape = np.array(shapes, dtype=np.float64).reshape(-1, 4)
+    cand.activations = np.stack(xs) if xs else np.zeros((0, 784), np.float32)  # inputs until scored
+    return cand
+
+
+def score(cand: Candidates, net) -> Candidates:
+    """Run every candidate segment through the network at once."""
+    import torch
+
+    with torch.no_grad():
+        a = net(torch.from_numpy(cand.activations)).double().numpy() if len(cand.activations) else np.zeros((0, 10))
+    cand.activations = a
+    return cand
+
+
+def segment_costs(cand: Candidates, params: Params = Params()) -> np.ndarray:
+    a = np.clip(cand.activations, 1e-12, 1.0)
+    win = a.max(axis=1)
+    cost = -params.share_weight * np.log(win / a.sum(axis=1)) - params.activation_weight * np.log(win)
+    cost += params.digit_cost
+    w, aspect, tall, gaps = cand.shape.T
+    cost += params.aspect_cost * np.maximum(aspect - params.aspect_limit, 0.0)
+    cost += params.short_cost * np.maximum(params.short_limit - tall, 0.0)
+    cost += params.narrow_cost * np.maximum(params.narrow_limit - w, 0.0)
+    cost += params.wide_cost * np.maximum(w - params.wide_limit, 0.0)
+    cost += params.gap_cost * gaps
+    return cost
+
+
+def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
+    """The segment indices, left to right, of the segmentation of least total cost (dynamic programming).
+
+    ``best[j]`` is the least cost of reading everything left of cut ``j``.  A digit
+    segment from cut ``i`` to cut ``j`` may start up to ``max_overlap`` line heights
+    before the previous segment ended (at a cut ``e`` through ink), so digits whose
+    strokes overlap can each keep their whole width; each overlapped column costs.
+    """
+    n, pos, height = len(cand.nodes), np.asarray(cand.nodes), cand.height
+    seg = segment_costs(cand, params)
+    cut = params.cut_cost * cand.cut_ink
+    overlap = params.max_overlap * height
+    best = np.full(n, np.inf)
+    best[0] = 0.0
+    back: list[tuple[int, int]] = [(-1, -1)] * n   # (previous cut, segment index or -1 for a gap)
+    incoming: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for i, j, k in cand.edges:
+        incoming[j].append((i, k))
+    for j in range(1, n):
+        if cand.blank[j - 1] and best[j - 1] < best[j]:
+            best[j], back[j] = best[j - 1], (j - 1, -1)
+        for i, k in incoming[j]:
+            base = seg[k] + cut[j]
+            e = i
+            while e < j and pos[e] - pos[i] <= overlap:
+                if e == i or cand.cut_ink[e] > 0:   # overlap only where the previous segment ended in ink
+                    total = best[e] + base + cut[i] + params.overlap_cost * (pos[e] - pos[i]) / height
+                    if total < best[j]:
+                        best[j], back[j] = total, (e, k)
+                e += 1
+    path, j = [], n - 1
+    while j > 0:
+        e, k = back[j]
+        if k >= 0:
+            path.append(k)
+        j = e
+    return path[::-1]
+
+
+def read_ink(ink: np.ndarray, net, params: Params = Params()) -> list[Digit]:
+    """The digits, left to right, in an ink map (white on black) of a line of handwriting."""
+    cand = score(candidates(ink, params), net)
+    digits = []
+    for k in best_path(cand, params):
+        lo, hi = cand.boxes[k]
+        a = cand.activations[k]
+        digits.append(Digit(int(a.argmax()), float(a.max()),
+                            cand.offset + int(np.floor(lo * cand.scale)), cand.offset + int(np.ceil(hi * cand.scale))))
+    return digits
+
+
+def read_file(path, net, params: Params = Params()) -> list[Digit]:
+    from .images import load_ink
+
+    try:
+        return read_ink(load_ink(path), net, params)
+    except ImageError as error:
+        message = str(error)
+        raise ImageError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+# --- composed test lines ------------------------------------------------------------------------------
+
+def compose_line(digits: np.ndarray, style: str, rng: np.random.Generator, margin: int = 4) -> np.ndarray:
+    """A line (white on black, float32 in [0, 1]) made of MNIST digits (n, 784) or (n, 28, 28), left to right.
+
+    ``style``: ``"gaps"`` (uneven gaps of 2-12 pixels between the digits' ink),
+    ``"touching"`` (no gap: each digit's ink starts in the column after the last one's ends),
+    ``"overlap"`` (the next digit starts 1-4 columns, but at most a third of the narrower
+    digit's width, before the last one ends; overlapping strokes combine by pixel maximum), ``"sizes"`` (each digit scaled by 0.5-1.0, bottoms
+    aligned to within 2 pixels, gaps of 1-6 pixels).
+    """
+    from PIL import Image
+
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    digits = np.asarray(digits, dtype=np.float32).reshape(-1, 28, 28)
+    pieces = []
+    for d in digits:
+        if style == "sizes":
+            s = rng.uniform(0.5, 1.0)
+            size = max(8, round(28 * s))
+            d = np.clip(np.asarray(Image.fromarray(d, mode="F").resize((size, size), Image.Resampling.LANCZOS)), 0, 1)
+        cols = np.flatnonzero(d.max(axis=0) > 0)
+        pieces.append(d[:, cols[0]:cols[-1] + 1] if len(cols) else d)
+    gap = {"gaps": lambda: rng.integers(2, 13), "touching": lambda: 0,
+           "overlap": lambda: -rng.integers(1, 5), "sizes": lambda: rng.integers(1, 7)}[style]
+    lefts, x = [], 0
+    for i, p in enumerate(pieces):
+        if i:
+            g = int(gap())
+            if g < 0:  # overlap at most a third of the narrower digit: a "1" is never hidden inside its neighbour
+                g = -min(-g, min(pieces[i - 1].shape[1], p.shape[1]) // 3)
+            x += g
+        lefts.append(x)
+        x += p.shape[1]
+    height = 28 + 4
+    width = max(l + p.shape[1] for l, p in zip(lefts, pieces))
+    canvas = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.float32)
+    for left, p in zip(lefts, pieces):
+        top = margin + (height - p.shape[0]) - 2 - (int(rng.integers(-2, 3)) if style == "sizes" else 0)
+        region = canvas[top:top + p.shape[0], margin + left:margin + left + p.shape[1]]
+        np.maximum(region, p, out=region)
+    return canvas
+
+
+def to_png(ink: np.ndarray, path, dark_on_light: bool = False) -> None:
+    """Save an ink map as an 8-bit grayscale PNG (white ink on black, or the other way round)."""
+    from PIL import Image
+
+    pixels = np.round(np.clip(ink, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(255 - pixels if dark_on_light else pixels, mode="L").save(path, optimize=True)
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from .predict import _Parser
+
+    p = _Parser(prog=PROG, description="Read a horizontal line of handwritten digits: try many ways of cutting "
+                                      "it into digits, score each by how confident the network is about every "
+                                      "piece, keep the best. Prints one line per digit found (its columns and "
+                                      "the winning output activation), then the digits as one string on the "
+                                      "last line.")
+    p.add_argument("image", metavar="IMAGE", help="image file of one line of digits (dark on light or light on dark)")
+    p.add_argument("--checkpoint", metavar="CKPT", default=None,
+                   help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .predict import fail, load_checkpoint_or_fail
+
+    args = build_parser().parse_args(argv)
+    try:
+        net, code = load_checkpoint_or_fail(args.checkpoint, PROG)
+        if net is None:
+            return code
+        try:
+            digits = read_file(args.image, net)
+        except ImageError as error:
+            fail(PROG, error)
+            return 1
+        for d in digits:
+            print(f"  {d.digit}  columns {d.left}-{d.right}  (confidence {d.confidence:.2f})")
+        print("".join(str(d.digit) for d in digits), flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

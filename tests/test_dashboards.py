@@ -1,0 +1,150 @@
+"""The TensorBoard dashboards (nndigits.dashboards), read back with TensorBoard's own reader.
+
+A real two-epoch run of ``python -m nndigits.train`` on MNIST writes the event
+file; the tests check what TensorBoard would show from it: the scalars (equal to
+the printed ``Epoch j: k / 10000`` lines), the custom-scalars layout, the
+HParams data, the images and the histograms -- and that ``--no-images`` leaves
+the images and histograms out.
+"""
+import contextlib
+import io
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from nndigits import dashboards
+from nndigits.train import main
+
+ALL = {"images": 0, "histograms": 0, "tensors": 0, "scalars": 0}
+HISTOGRAMS = {"weights/hidden1", "biases/hidden1", "weights/output", "biases/output", "val/output_activations"}
+IMAGES = {"weights/first_layer", "test/mistakes (true as predicted)", "test/confusion_matrix"}
+
+
+def _read(logdir: Path) -> EventAccumulator:
+    """The run's event files, everything in them (no sampling)."""
+    (run,) = logdir.glob("*/version_0")
+    events = EventAccumulator(str(run), size_guidance=ALL)
+    events.Reload()
+    return events
+
+
+@pytest.fixture(scope="module")
+def book_run(tmp_path_factory):
+    """The book's network, 2 epochs: (events, what it printed, its run folder)."""
+    out = io.StringIO()
+    logdir = tmp_path_factory.mktemp("runs")
+    with contextlib.redirect_stdout(out):
+        assert main(["--epochs", "2", "--logdir", str(logdir), "--no-progress"]) == 0
+    return _read(logdir), out.getvalue(), next(logdir.glob("*/version_0"))
+
+
+def test_scalars_match_the_printed_epochs(book_run):
+    events, printed, _ = book_run
+    book = [(int(j), int(k) / int(n)) for j, k, n in re.findall(r"^Epoch (\d+): (\d+) / (\d+)", printed, re.M)]
+    assert [j for j, _ in book] == [0, 1]
+    logged = [(e.step, e.value) for e in events.Scalars("test/accuracy")]
+    assert [s for s, _ in logged] == [0, 1]
+    assert [v for _, v in logged] == pytest.approx([a for _, a in book], abs=1e-6)
+    for tag in ("train/cost", "val/cost", "test/cost", "val/accuracy"):
+        assert [e.step for e in events.Scalars(tag)] == [0, 1], tag
+    assert [(e.step, e.value) for e in events.Scalars("train/lr")] == [(0, 3.0), (1, 3.0)]
+
+
+def test_custom_scalars_put_the_splits_on_one_chart(book_run):
+    events, _, _ = book_run
+    (config,) = events.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
+    assert charts["accuracy (validation, test)"] == ["val/accuracy", "test/accuracy"]
+    assert charts["cost (training, validation, test)"] == ["train/cost", "val/cost", "test/cost"]
+    scalars = set(events.Tags()["scalars"])
+    assert {tag for tags in charts.values() for tag in tags} <= scalars  # every charted tag has values
+
+
+def test_hparams_with_best_accuracies(book_run):
+    events, _, _ = book_run
+    content = events.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["sizes"].string_value == "784-30-10"
+    assert start.hparams["eta"].number_value == 3.0
+    assert start.hparams["m"].number_value == 10
+    assert start.hparams["epochs"].number_value == 2
+    assert start.hparams["seed"].number_value == 1
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    metrics = {m.name.tag for m in experiment.metric_infos}
+    assert metrics == {"hparams/best_val_accuracy", "hparams/best_test_accuracy"}
+    for split in ("val", "test"):  # the HParams table shows these scalars: the best epoch's accuracy
+        (best,) = events.Scalars(f"hparams/best_{split}_accuracy")
+        assert best.value == pytest.approx(max(e.value for e in events.Scalars(f"{split}/accuracy")))
+
+
+def test_images_and_histograms(book_run):
+    events, _, run = book_run
+    tags = events.Tags()
+    assert set(tags["images"]) == IMAGES
+    assert HISTOGRAMS <= set(tags["histograms"])
+    for tag in IMAGES:  # the last epoch only: the heavy pictures are drawn every 5 epochs and at the end
+        assert [e.step for e in events.Images(tag)] == [1], tag
+    mistakes = events.Images("test/mistakes (true as predicted)")[-1]
+    assert (mistakes.width, mistakes.height) == (10 * 60, 3 * 72)  # 30 mistakes, 10 a row
+    assert (events.Images("test/confusion_matrix")[-1].width, events.Images("test/confusion_matrix")[-1].height) == (440, 440)
+    weights = events.Histograms("weights/hidden1")
+    assert [h.step for h in weights] == [0, 1] and weights[-1].histogram_value.num == 784 * 30
+    outputs = events.Histograms("val/output_activations")[-1].histogram_value
+    assert outputs.num == 10_000 * 10 and 0 <= outputs.min <= outputs.max <= 1
+    # the confusion matrix of the saved network: every test digit once, the right ones on the diagonal
+    from nndigits.data import load_split
+    from nndigits.lit import BookNetwork
+    model = BookNetwork.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu")
+    x, labels = load_split(train=False)
+    with torch.no_grad():
+        counts = dashboards.confusion_matrix(labels, model(x).argmax(dim=1))
+    assert counts.sum() == 10_000
+    assert counts.trace() / 10_000 == pytest.approx(events.Scalars("test/accuracy")[-1].value, abs=1e-6)
+
+
+def test_no_images_leaves_out_images_and_histograms(tmp_path):
+    assert main(["--epochs", "1", "--logdir", str(tmp_path), "--no-progress", "--no-images"]) == 0
+    events = _read(tmp_path)
+    tags = events.Tags()
+    assert tags["images"] == [] and tags["histograms"] == []
+    assert {"train/lr", "test/accuracy", "hparams/best_test_accuracy"} <= set(tags["scalars"])
+    assert "custom_scalars__config__" in tags["tensors"]
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+
+
+def test_confusion_matrix_by_hand():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 2, 0, 2])
+    expected = torch.tensor([[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert torch.equal(dashboards.confusion_matrix(labels, predicted, classes=3), expected)
+
+
+def test_pictures():
+    x = torch.zeros(5, 784)
+    x[:, 0] = 1.0
+    labels, predicted = torch.tensor([1, 2, 3, 4, 5]), torch.tensor([1, 7, 3, 9, 5])
+    grid = dashboards.mistakes_image(x, labels, predicted)  # two mistakes, grey, in one row
+    assert grid.shape == (72, 2 * 60) and grid.dtype == np.uint8
+    assert grid[14, 2] == 255 and grid[14, 4] == 0  # the lit pixel, enlarged 2x, then black
+    weights = dashboards.weights_image(torch.linspace(-1, 1, 784).repeat(3, 1), ["a", "b", "c"])
+    assert weights.shape == (72, 3 * 60, 3)
+    assert tuple(weights[14, 2]) == (0, 0, 255) and tuple(weights[-3, -3]) == (255, 0, 0)  # blue -1, red +1
+    table = dashboards.confusion_image(torch.eye(10, dtype=torch.long) * 7)
+    assert table.shape == (440, 440, 3)
+
+
+def test_without_tensorboard_it_does_nothing():
+    callback = dashboards.Dashboards()
+    trainer = SimpleNamespace(loggers=[], sanity_checking=False, current_epoch=0, max_epochs=1)
+    callback.on_fit_start(trainer, torch.nn.Linear(784, 10))
+    callback.on_train_epoch_end(trainer, torch.nn.Linear(784, 10))
+    callback.on_train_end(trainer, torch.nn.Linear(784, 10))
+    assert callback.logger is None and callback._hook is None

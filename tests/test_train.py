@@ -1,0 +1,141 @@
+"""``python -m nndigits.train``: flag errors, the real run end to end, resuming, divergence."""
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nndigits import train
+from nndigits.checkpoints import read_checkpoint
+
+EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / 10000", re.M)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "0"], "greater than 0"),
+    (["--lr", "-3"], "greater than 0"),
+    (["--lr", "inf"], "finite"),
+    (["--batch-size", "0"], "at least 1"),
+    (["--hidden", "30", "0"], "at least 1"),
+    (["--epochs", "0"], "at least 1"),
+    (["--accelerator", "tpu"], "invalid choice"),
+    (["--engine", "magic"], "invalid choice"),
+    (["--epochs", "three"], "must be a number"),
+    (["--devices", "2"], "--devices must be 1"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_flags_give_one_line_and_exit_2(flags, message, capsys):
+    with pytest.raises(SystemExit) if flags[0] != "--devices" else _returns(2):
+        code = train.main(flags)
+        assert code == 2
+        raise SystemExit(code)
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+class _returns:  # main() returns 2 for errors found after parsing
+    def __init__(self, code):
+        self.code = code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is SystemExit and value.code == self.code
+
+
+def test_bad_flag_from_the_command_line_no_traceback():
+    result = subprocess.run([sys.executable, "-m", "nndigits.train", "--lr", "-1"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_hidden_flag_shapes():
+    parser = train.build_parser()
+    assert parser.parse_args([]).hidden == [30]
+    assert parser.parse_args(["--hidden"]).hidden == []  # [784, 10]
+    assert parser.parse_args(["--hidden", "100", "20"]).hidden == [100, 20]
+
+
+def _run(args, capsys):
+    code = train.main(args + ["--no-progress", "--accelerator", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out, [(int(j), int(k)) for j, k in EPOCH_LINE.findall(out)]
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """The book's network trained for two epochs on the real MNIST (through the real fetch path)."""
+    logdir = tmp_path_factory.mktemp("runs")
+    capture = pytest.CaptureFixture  # module fixtures cannot use capsys; capture by hand
+    import contextlib, io
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert train.main(["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--logdir", str(logdir)]) == 0
+    out = buffer.getvalue()
+    return logdir, out, [(int(j), int(k)) for j, k in EPOCH_LINE.findall(out)]
+
+
+def test_one_epoch_learns_mnist(two_epochs):
+    logdir, out, lines = two_epochs
+    assert [j for j, _ in lines] == [0, 1]
+    assert lines[0][1] >= 9000, out  # >= 90% test accuracy after a single epoch
+    assert lines[1][1] > lines[0][1] - 100
+
+
+def test_logs_scalars_hparams_and_a_checkpoint(two_epochs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logdir, out, lines = two_epochs
+    run = logdir / "784-30-10_eta3_m10" / "version_0"
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/cost", "val/accuracy", "val/cost", "test/accuracy"} <= tags
+    test_accuracy = [(e.step, e.value) for e in events.Scalars("test/accuracy")]
+    assert [(step, round(v * 10000)) for step, v in test_accuracy] == lines  # the printed Epoch lines
+    costs = [e.value for e in events.Scalars("train/cost")]
+    assert len(costs) == 2 and costs[1] < costs[0]
+    hparams = (run / "hparams.yaml").read_text()
+    assert "lr: 3.0" in hparams and "batch_size: 10" in hparams and "seed: 1" in hparams
+    checkpoint = read_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 2 * 5000  # one per mini-batch
+    assert not list(run.rglob("*.partial"))
+
+
+def test_same_seed_same_lines_and_resume_is_bit_exact(two_epochs, tmp_path, capsys):
+    """Stopped after epoch 0 and resumed: the same Epoch lines and the same weights, bit for bit."""
+    logdir, out, lines = two_epochs
+    first, first_lines = _run(["--epochs", "1", "--logdir", str(tmp_path)], capsys)
+    assert first_lines == lines[:1]  # same seed, same machine, same line
+    ckpt = tmp_path / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    resumed, resumed_lines = _run(["--epochs", "2", "--logdir", str(tmp_path), "--resume", str(ckpt)], capsys)
+    assert resumed_lines == lines[1:]
+    a = read_checkpoint(logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(tmp_path / "784-30-10_eta3_m10" / "version_1" / "checkpoints" / "last.ckpt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsys):
+    logdir, _, _ = two_epochs
+    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    assert train.main(["--hidden", "20", "--resume", str(ckpt), "--logdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "sizes [784, 30, 10]" in err and err.count("\n") == 1
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    assert train.main(["--resume", str(junk), "--logdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "junk.ckpt is not a checkpoint" in err and err.count("\n") == 1
+    assert train.main(["--resume", str(tmp_path / "missing.ckpt"), "--logdir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_divergence_is_reported_not_a_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nndigits.train", "--lr", "1e39", "--epochs", "2",
+                             "--logdir", str(tmp_path), "--accelerator", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "became NaN or infinite in epoch 0" in result.stderr and "smaller learning rate" in result.stderr

@@ -138,6 +138,37 @@ def book_run_seconds(device):
     return seconds, [line for line in result.stdout.splitlines() if line.startswith("Epoch 29")][0]
 
 
+def sweep_benchmark(args, data_dir):
+    """Seconds per training epoch of K networks trained together by nndigits.sweep, against one."""
+    from nndigits.sweep import grid, train_group
+
+    data = MNISTDataModule(data_dir)
+    data.prepare_data()
+    data.setup("fit")
+
+    def seconds(configs, pack="pad"):
+        groups = {}
+        for c in configs:
+            groups.setdefault(c.hidden if pack == "group" else len(c.hidden), []).append(c)
+        start = time.perf_counter()
+        for members in groups.values():
+            train_group(members, data, 1, args.device)
+        _sync(args.device)
+        return time.perf_counter() - start
+
+    one = seconds(grid([3.0], [[30]], [10], [1]))
+    ten = seconds(grid([0.1, 1, 3, 10, 30], [[30]], [10], [1, 2]))
+    mixed = grid([3.0], [[10], [30], [100]], [10], [1, 2])
+    pad, group = seconds(mixed, "pad"), seconds(mixed, "group")
+    rows = [("1 network [784, 30, 10]", 1, one), ("10 networks [784, 30, 10], 5 etas x 2 seeds", 10, ten),
+            ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100", 6, pad),
+            ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size", 6, group)]
+    lines = [f"Sweep engine, one epoch (training and the per-epoch evaluation), {torch.get_num_threads()} threads:", "",
+             "| networks | K | s/epoch | per network | vs K x one |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {k} | {t:.2f} | {t / k:.3f} | {t / (k * one):.2f} |" for name, k, t in rows]
+    return lines
+
+
 def _sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
@@ -150,6 +181,7 @@ def main(argv=None):
     parser.add_argument("--slow-epochs", type=int, default=1, help="epochs for the slow ones (numpy per-example, naive)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest at m = 10)")
     parser.add_argument("--skip-book-run", action="store_true", help="skip timing the whole 30-epoch CLI run")
+    parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(HERE / "results" / "benchmark.md"))
     args = parser.parse_args(argv)
@@ -160,6 +192,7 @@ def main(argv=None):
         import logging
         logging.getLogger(name).setLevel(logging.ERROR)
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as `python -m nndigits.train` does (see there); all torch variants alike
 
     x, labels = load_split(args.data_dir, train=True)
     x, labels = x[:TRAIN_SIZE], labels[:TRAIN_SIZE]
@@ -199,12 +232,16 @@ def main(argv=None):
         seconds, last = book_run_seconds(args.device)
         lines += ["", f"The whole book run, `python -m nndigits.train --no-progress` (30 epochs, validation and test "
                       f"after each, process start to exit): {seconds:.1f} s; it ended `{last}`."]
+    if args.sweep:
+        torch.set_num_threads(os.cpu_count() or 1)  # batched products of K networks are arithmetic-bound
+        lines += [""] + sweep_benchmark(args, args.data_dir)
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}`\n\n"
+    tmp.write_text(f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
+                   f"{' --sweep' if args.sweep else ''}`\n\n"
                    + text)
     os.replace(tmp, out)
 

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
-from .sgd import ENGINES, autograd_step, backprop_step
+from .sgd import ENGINES, autograd_step, backprop_steps
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,9 +67,7 @@ class BookNetwork(pl.LightningModule):
         m = self.batch_size
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
         if self.engine == "backprop":
-            for start in range(0, len(x), m):
-                backprop_step(self.net.layers, x[start:start + m], y[start:start + m], self.lr,
-                              errors[start:start + m])
+            backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
             self._count_sgd_steps(-(-len(x) // m))
         else:
             optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step

@@ -49,10 +49,14 @@ def autograd_step(net: SigmoidNetwork, optimizer: torch.optim.SGD, x: torch.Tens
     torch.sub(a.detach(), y, out=error_out)
 
 
-@torch.no_grad()
 def backprop_step(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, eta: float,
                   error_out: torch.Tensor) -> None:
-    """One SGD step with the gradient computed by explicit backpropagation.
+    """One SGD step on the mini-batch (x, y) with the gradient computed by explicit backpropagation."""
+    backprop_steps(layers, [x], [y], eta, [error_out])
+
+
+def backprop_steps(layers: nn.ModuleList, xs, ys, eta: float, errors_out) -> None:
+    """SGD steps on the mini-batches ``zip(xs, ys)`` in order, the gradient computed by explicit backpropagation.
 
     Forward pass, keeping every layer's activations a^l.  Then the error of the
     output layer, delta^L = (a^L - y) * sigma'(z^L), and for each layer from the
@@ -60,17 +64,30 @@ def backprop_step(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, eta: 
     over the mini-batch, and delta^{l-1} = ((w^l)^T delta^l) * sigma'(z^{l-1}),
     taken *before* w^l is updated.  ``addmm_`` fuses the gradient with the
     update w -= (eta/m) * gradient (eq. 20).
+
+    The loop over mini-batches lives here, not in the caller, so that the
+    per-step Python overhead is the bare minimum: module attribute look-ups and
+    the no-grad context are paid once per call, not once per step.
     """
-    activations = [x]
-    for layer in layers:
-        activations.append(torch.addmm(layer.bias, activations[-1], layer.weight.t()).sigmoid_())
-    a = activations[-1]
-    torch.sub(a, y, out=error_out)  # dC_x/da = a - y for the quadratic cost
-    delta = _sigmoid_backward(error_out, a)
-    step = -eta / x.shape[0]
-    for l in range(len(layers) - 1, -1, -1):
-        layer = layers[l]
-        previous = _sigmoid_backward(delta @ layer.weight, activations[l]) if l > 0 else None
-        layer.weight.addmm_(delta.t(), activations[l], alpha=step)  # eq. 20
-        layer.bias.add_(delta.sum(0), alpha=step)  # eq. 21
-        delta = previous
+    weights = [layer.weight for layer in layers]
+    biases = [layer.bias for layer in layers]
+    last = len(weights) - 1
+    ones = {}  # sum over the mini-batch as a matrix-vector product: b += step * delta^T 1, one operation
+    with torch.no_grad():
+        for x, y, error in zip(xs, ys, errors_out):
+            m = x.shape[0]
+            if m not in ones:
+                ones[m] = torch.ones(m, dtype=x.dtype, device=x.device)
+            activations = [x]
+            for w, b in zip(weights, biases):
+                activations.append(torch.addmm(b, activations[-1], w.t()).sigmoid_())
+            a = activations[-1]
+            torch.sub(a, y, out=error)  # dC_x/da = a - y for the quadratic cost
+            delta = _sigmoid_backward(error, a)
+            step = -eta / m
+            for l in range(last, -1, -1):
+                w = weights[l]
+                previous = _sigmoid_backward(delta @ w, activations[l]) if l else None
+                w.addmm_(delta.t(), activations[l], alpha=step)  # eq. 20
+                biases[l].addmv_(delta.t(), ones[m], alpha=step)  # eq. 21
+                delta = previous

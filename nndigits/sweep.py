@@ -17,8 +17,8 @@ hidden layer to the largest size with *inert* units: their activation is
 multiplied by 0, so they contribute nothing forward, their outgoing weights
 start at 0 and get zero gradient (it is proportional to the activation), and
 their own error delta is (outgoing weights) x ... = 0, so their incoming weights
-never change either.  ``--pack group`` trains each hidden size separately
-instead; ``experiments/benchmark.py --sweep`` measures which is faster.
+never change either.  ``--pack group`` trains each hidden size as its own batch
+instead (the default: see ``experiments/benchmark.py --sweep`` for the measurement).
 
     python -m nndigits.sweep --lr 0.001 0.1 1 3 10 100 --hidden 10 30 100 --seeds 5 --epochs 30
 
@@ -86,6 +86,7 @@ class StackedNetworks:
         self.w = [torch.zeros(K, o, i, dtype=dtype) for o, i in shapes]
         self.b = [torch.zeros(K, o, dtype=dtype) for o, _ in shapes]
         self.mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
+        self.padded = H > 0 and any(c.hidden[0] != H for c in configs)
         for k, c in enumerate(configs):
             net = BookNetwork(c.sizes, c.lr, c.batch_size, c.seed).net
             for l, layer in enumerate(net.layers):
@@ -117,23 +118,35 @@ class StackedNetworks:
         return activations
 
     @torch.no_grad()
-    def sgd_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One SGD step (eq. 20-21) of every network on its own mini-batch x[k], y[k] of shape [K, m, .].
+    def sgd_steps(self, xs: torch.Tensor, ys: torch.Tensor, m: int, errors: torch.Tensor) -> None:
+        """SGD steps (eq. 20-21) of every network on its own mini-batches: xs[k, s:s+m] is network k's step s.
 
-        Returns each network's summed cost sum_x C_x of this mini-batch (before the step).
+        ``errors[k]`` receives a - y of every example just before its step, for the training cost.
         """
-        activations = self.forward(x)
-        error = activations[-1] - y  # dC_x/da for the quadratic cost
-        cost = error.square().sum(dim=(1, 2)) / 2
-        scale = self.step_scale if x.shape[1] == self.configs[0].batch_size else \
-            self.step_scale * self.configs[0].batch_size / x.shape[1]  # a short last mini-batch divides by its own size
-        delta = torch.ops.aten.sigmoid_backward(error.mul_(scale), activations[-1])  # (eta/m) delta^L
-        for l in range(len(self.w) - 1, -1, -1):
-            previous = torch.ops.aten.sigmoid_backward(torch.bmm(delta, self.w[l]), activations[l]) if l else None
-            self.w[l].baddbmm_(delta.transpose(1, 2), activations[l], alpha=-1)  # w -= (eta/m) sum delta a^T
-            self.b[l].sub_(delta.sum(dim=1))  # b -= (eta/m) sum delta
-            delta = previous
-        return cost
+        weights, biases = self.w, [b.unsqueeze(2) for b in self.b]  # biases as [K, out, 1] views
+        last = len(weights) - 1
+        ones, scales = {}, {}
+        for x, y, error in zip(xs.split(m, dim=1), ys.split(m, dim=1), errors.split(m, dim=1)):
+            n = x.shape[1]
+            if n not in ones:  # sum over the mini-batch as a batched product with a vector of ones
+                ones[n] = torch.ones(len(self.configs), n, 1, dtype=x.dtype, device=x.device)
+                scales[n] = self.step_scale * (m / n)  # eta_k / n: a short last mini-batch divides by its own size
+            activations = [x]
+            for l, (w, b) in enumerate(zip(weights, self.b)):
+                a = torch.baddbmm(b.unsqueeze(1), activations[-1], w.transpose(1, 2)).sigmoid_()  # eq. 4
+                if l == 0 and self.padded:
+                    a.mul_(self.mask)  # padded hidden units are inert: activation 0
+                activations.append(a)
+            a = activations[-1]
+            torch.sub(a, y, out=error)  # dC_x/da for the quadratic cost
+            # (eta_k/m) delta^L: scaling network k's output error scales all its gradients, and only its.
+            delta = torch.ops.aten.sigmoid_backward(error * scales[n], a)
+            for l in range(last, -1, -1):
+                previous = torch.ops.aten.sigmoid_backward(torch.bmm(delta, weights[l]), activations[l]) if l else None
+                delta_t = delta.transpose(1, 2)
+                weights[l].baddbmm_(delta_t, activations[l], alpha=-1)  # w -= (eta/m) sum_x delta a^T
+                biases[l].baddbmm_(delta_t, ones[n], alpha=-1)  # b -= (eta/m) sum_x delta
+                delta = previous
 
     @torch.no_grad()
     def correct(self, x: torch.Tensor, labels: torch.Tensor, batch: int = 10_000) -> torch.Tensor:
@@ -159,10 +172,11 @@ class StackedNetworks:
 
 
 def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=torch.float32,
-                chunk_steps: int = 100, progress=None, on_epoch=None) -> StackedNetworks:
+                chunk_steps: int = 25, progress=None, on_epoch=None) -> StackedNetworks:
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
-    ``data`` is a set-up ``MNISTDataModule``.  ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
+    ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
+    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).  ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
     is called after each epoch.
     """
     from .data import EpochOrder
@@ -178,9 +192,10 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
         cost = torch.zeros(K, dtype=dtype, device=device)
         for start in range(0, n, m * chunk_steps):
             idx = perms[:, start:start + m * chunk_steps]
-            xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]
-            for s in range(0, idx.shape[1], m):
-                cost += nets.sgd_step(xs[:, s:s + m], ys[:, s:s + m])
+            xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]: each network's own examples
+            errors = torch.empty_like(ys)
+            nets.sgd_steps(xs, ys, m, errors)
+            cost += errors.square().sum(dim=(1, 2)) / 2
             if progress is not None:
                 progress(epoch + (start + idx.shape[1]) / n)
         val = nets.correct(data.val.x.to(device, dtype), data.val.y.to(device))
@@ -190,7 +205,7 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
     return nets
 
 
-def run(configs: list[Config], epochs: int, data, device="cpu", pack="pad", progress=True) -> list[dict]:
+def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", progress=True) -> list[dict]:
     """Train every configuration; return one record per network with its per-epoch accuracies."""
     records = {c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [],
                    "train_cost": []} for c in configs}
@@ -383,8 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration")
     p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--pack", choices=["pad", "group"], default="pad",
-                   help="different hidden sizes: pad to the largest with inert units (default) or train each size apart")
+    p.add_argument("--pack", choices=["pad", "group"], default="group",
+                   help="networks of different hidden sizes: one batch per size (default; on a CPU the batched "
+                        "products are arithmetic-bound and padding adds arithmetic) or one batch padded to the "
+                        "largest size with inert units (fewer, larger steps)")
     p.add_argument("--threads", type=positive(int, "--threads", 1), default=None,
                    help="CPU threads (default: torch's choice)")
     p.add_argument("--worker", default=None, metavar="I/N", help="train only every N-th configuration, starting at I")
@@ -414,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--device cuda, but torch sees no CUDA GPU")
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as in train: subnormal floats would slow late epochs down ~2x
 
     from .data import DataError, MNISTDataModule
 

@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
               "(use --accelerator cpu or auto)", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
+    # handles ~100x slower: epochs got twice as slow.  Flushing them to zero changes no result that matters.
+    torch.set_flush_denormal(True)
 
     sizes = [784, *args.hidden, 10]
     name = f"{'-'.join(map(str, sizes))}_eta{args.lr:g}_m{args.batch_size}"

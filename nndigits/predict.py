@@ -25,11 +25,6 @@ CONFIDENCE_HELP = ("Confidence is the winning output neuron's activation sigma(z
                    "no neuron recognises the image. The runner-up is the second most active neuron.")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2, no usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def fail(prog: str, message: object) -> None:
     """One line on stderr, nothing else."""
     text = " ".join(str(message).split())
@@ -53,7 +48,9 @@ def load_checkpoint_or_fail(path, prog: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Classify images of single handwritten digits with a trained network. "
+    from .cli import Parser
+
+    p = Parser(prog=PROG, description="Classify images of single handwritten digits with a trained network. "
                                       + CONFIDENCE_HELP,
                 epilog="Any image format Pillow reads (PNG, JPEG, ...), dark ink on light paper or light on dark; "
                        "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28).")

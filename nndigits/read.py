@@ -310,9 +310,9 @@ def to_png(ink: np.ndarray, path, dark_on_light: bool = False) -> None:
 # --- command line -------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    from .predict import _Parser
+    from .cli import Parser
 
-    p = _Parser(prog=PROG, description="Read a horizontal line of handwritten digits: try many ways of cutting "
+    p = Parser(prog=PROG, description="Read a horizontal line of handwritten digits: try many ways of cutting "
                                       "it into digits, score each by how confident the network is about every "
                                       "piece, keep the best. Prints one line per digit found (its columns and "
                                       "the winning output activation), then the digits as one string on the "

@@ -99,6 +99,8 @@ def test_torch_engines_match_numpy_on_mnist(mnist, rows, record_property):
         "backprop_vs_numpy": _max_diff(_params(backprop_net.layers), vectorised),
         "backprop_vs_numpy_per_example": _max_diff(_params(backprop_net.layers), per_example),
         "numpy_vectorised_vs_per_example": _max_diff(vectorised.weights + vectorised.biases, per_example),
+        "backprop_vs_autograd": max((p - q).abs().max().item()
+                                    for p, q in zip(backprop_net.parameters(), autograd_net.parameters())),
     }
     for name, value in diffs.items():
         record_property(name, value)

@@ -31,6 +31,16 @@ def fail(prog: str, message: object) -> None:
     print(f"{prog}: error: {text}", file=sys.stderr)
 
 
+def run_with_network(checkpoint, prog: str, body) -> int:
+    """Load the checkpoint's network and return ``body(net)``'s exit code; one line and exit 1 if it cannot load."""
+    try:
+        net, code = load_checkpoint_or_fail(checkpoint, prog)
+        return code if net is None else body(net)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 def load_checkpoint_or_fail(path, prog: str):
     """(network, None) or (None, exit code) after printing one line; checks the network reads 784 pixels."""
     from .checkpoints import CheckpointError, load_network, newest_checkpoint
@@ -72,13 +82,11 @@ def predict(net, x):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        from .images import ImageError, ascii_art, load_digit
+    from .images import ImageError, ascii_art, load_digit
 
-        net, code = load_checkpoint_or_fail(args.checkpoint, PROG)
-        if net is None:
-            return code
+    args = build_parser().parse_args(argv)
+
+    def predict_each(net) -> int:
         failed = 0
         for path in args.images:
             try:
@@ -92,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.show:
                 print(ascii_art(x))
         return 1 if failed else 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return run_with_network(args.checkpoint, PROG, predict_each)
 
 
 if __name__ == "__main__":

@@ -324,13 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .predict import fail, load_checkpoint_or_fail
+    from .predict import fail, run_with_network
 
     args = build_parser().parse_args(argv)
-    try:
-        net, code = load_checkpoint_or_fail(args.checkpoint, PROG)
-        if net is None:
-            return code
+
+    def read_line(net) -> int:
         try:
             digits = read_file(args.image, net)
         except ImageError as error:
@@ -340,9 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {d.digit}  columns {d.left}-{d.right}  (confidence {d.confidence:.2f})")
         print("".join(str(d.digit) for d in digits), flush=True)
         return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return run_with_network(args.checkpoint, PROG, read_line)
 
 
 if __name__ == "__main__":

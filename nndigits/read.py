@@ -18,7 +18,20 @@ one batch.  A segment's cost is
     + a cost per pixel of ink each of its cuts goes through,
 
 and dynamic programming finds the segmentation of least total cost (blank
-gaps are free).  The digits of that segmentation, left to right, are the
+gaps are free).  Digits whose strokes overlap (the next one starts before the
+last one ends) cannot be split by one straight cut, so consecutive segments'
+windows may overlap by up to ``max_overlap`` line heights: each window is
+cropped and preprocessed on its own, so each digit keeps its whole strokes.
+Such a boundary pays ``overlap_cost`` per line height of overlap, but only
+``overlap_cut`` times the ink of its two cuts (the cuts there go through the
+neighbour's strokes by necessity).  Before preprocessing, every connected piece
+of ink in a window that touches an edge where the line's ink continues, other
+than the window's heaviest piece, is blanked: it is most likely the tip of the
+neighbour.  On lines of MNIST training digits 50,000-59,999 these raised the
+exact reading of overlapping lines from 13% to 22% (150 lines per style), the
+other styles moving by at most 2 points; with overlap alone (no blanking) or
+with cheaper overlap the other styles lost far more (digits split into
+overlapping pieces).  The digits of that segmentation, left to right, are the
 reading; the last line of the output is the string.
 
 ``compose_line`` builds test lines from MNIST digits, with gaps, touching,
@@ -58,8 +71,10 @@ class Params:
     wide_limit: float = 0.9           # segments wider than this x the line height pay ...
     wide_cost: float = 4.0            # ... this much per unit of excess
     gap_cost: float = 40.0            # cost per line-height of blank columns inside a segment
-    max_overlap: float = 0.0          # how far (line heights) a segment may start before the last one ended
-    overlap_cost: float = 0.0         # cost per line-height of such overlap
+    max_overlap: float = 0.15         # how far (line heights) a segment may start before the last one ended
+    overlap_cost: float = 6.0         # cost per line-height of such overlap
+    overlap_cut: float = 0.5          # factor on the two boundary cuts' ink cost where segments overlap
+    clean: bool = True                # blank a neighbour's fragments at a window's edges (_drop_side_fragments)
 
 
 @dataclass
@@ -104,6 +119,67 @@ def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
                                   .resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
         scale = (right - left) / line.shape[1]
     return np.ascontiguousarray(line, dtype=np.float32), scale, left
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the 8-connected pieces of a boolean mask 1..count (0: background), like
+    ``scipy.ndimage.label`` with a 3x3 structure, but numpy only: vertical runs of each column
+    are joined to the runs of the next column that touch them (diagonals included)."""
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w), dtype=np.int8)
+    padded[1:-1] = mask
+    change = np.diff(padded, axis=0)                     # +1 where a run starts, -1 past its end
+    starts_c, starts_r = np.nonzero(change.T == 1)
+    ends_r = np.nonzero(change.T == -1)[1]
+    parent = list(range(len(starts_r)))
+
+    def root(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    by_col = np.searchsorted(starts_c, np.arange(w + 1))
+    for c in range(w - 1):
+        a, b = by_col[c], by_col[c + 1]
+        nb, ne = by_col[c + 1], by_col[c + 2]
+        for u in range(a, b):
+            for v in range(nb, ne):
+                if starts_r[v] <= ends_r[u] and starts_r[u] <= ends_r[v]:   # rows overlap or touch diagonally
+                    ru, rv = root(u), root(v)
+                    if ru != rv:
+                        parent[rv] = ru
+    labels = np.zeros((h, w), dtype=np.int32)
+    names: dict[int, int] = {}
+    for u in range(len(starts_r)):
+        labels[starts_r[u]:ends_r[u], starts_c[u]] = names.setdefault(root(u), len(names) + 1)
+    return labels, len(names)
+
+
+def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -> np.ndarray:
+    """The window's ink without pieces of a neighbour: blank every connected piece of ink (other than
+    the heaviest) that touches a window edge beyond which the line's ink goes on.
+
+    When digits overlap, a window holding one digit whole also holds the tip of its neighbour's
+    strokes; unless the strokes cross, that tip is a separate piece at the window's edge, and
+    leaving it in makes the network less sure (or wrong) about the digit."""
+    if not (left_open or right_open):
+        return piece
+    labels, count = _components(piece > INK_THRESHOLD * float(piece.max()))
+    if count <= 1:
+        return piece
+    mass = np.bincount(labels.ravel(), weights=piece.ravel(), minlength=count + 1)[1:]
+    edge = set()
+    if left_open:
+        edge |= set(np.unique(labels[:, 0]).tolist())
+    if right_open:
+        edge |= set(np.unique(labels[:, -1]).tolist())
+    dropped = edge - {0, 1 + int(mass.argmax())}
+    if not dropped:
+        return piece
+    keep = np.ones(count + 1, dtype=bool)   # label 0 (no ink) is kept as it is
+    keep[list(dropped)] = False
+    return np.where(keep[labels], piece, 0.0).astype(np.float32)
 
 
 def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
@@ -152,6 +228,8 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
             k = index.get((lo, hi))
             if k is None:
                 piece = line[:, lo:hi]
+                if params.clean:
+                    piece = _drop_side_fragments(piece, lo > 0 and inked[lo - 1], hi < width and inked[hi])
                 try:
                     x = to_mnist(piece)
                 except ImageError:
@@ -199,7 +277,10 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
     ``best[j]`` is the least cost of reading everything left of cut ``j``.  A digit
     segment from cut ``i`` to cut ``j`` may start up to ``max_overlap`` line heights
     before the previous segment ended (at a cut ``e`` through ink), so digits whose
-    strokes overlap can each keep their whole width; each overlapped column costs.
+    strokes overlap can each keep their whole width; each overlapped column costs
+    ``overlap_cost`` / line height, and the two cuts of such a boundary (the previous
+    segment's end ``e`` and this one's start ``i``) pay ``overlap_cut`` times their ink
+    cost instead of the full cost, since there they must cross the neighbour's strokes.
     """
     n, pos, height = len(cand.nodes), np.asarray(cand.nodes), cand.height
     seg = segment_costs(cand, params)
@@ -218,10 +299,15 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
             base = seg[k] + cut[j]
             e = i
             while e < j and pos[e] - pos[i] <= overlap:
-                if e == i or cand.cut_ink[e] > 0:   # overlap only where the previous segment ended in ink
-                    total = best[e] + base + cut[i] + params.overlap_cost * (pos[e] - pos[i]) / height
-                    if total < best[j]:
-                        best[j], back[j] = total, (e, k)
+                if e == i:
+                    total = best[e] + base + cut[i]
+                elif cand.cut_ink[e] > 0:   # overlap only where the previous segment ended in ink
+                    total = (best[e] - cut[e] + base + params.overlap_cut * (cut[e] + cut[i])
+                             + params.overlap_cost * (pos[e] - pos[i]) / height)
+                else:
+                    total = np.inf
+                if total < best[j]:
+                    best[j], back[j] = total, (e, k)
                 e += 1
     path, j = [], n - 1
     while j > 0:

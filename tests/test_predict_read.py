@@ -155,7 +155,9 @@ def test_any_blob_fits_the_box(h, w, top, left, dark):
     x = to_mnist(ink_map(1.0 - page if dark else page))
     bh, bw = _bbox(x)
     assert max(bh, bw) == 20 and 0.0 <= x.min() and x.max() <= 1.0
-    assert abs(bw - w * 20 / max(h, w)) <= 1 and abs(bh - h * 20 / max(h, w)) <= 1     # aspect kept
+    for got, side in ((bw, w), (bh, h)):  # aspect kept, except that strokes thinner than ~2 px are
+        want = side * 20 / max(h, w)      # thickened to about MNIST's width (images.MIN_STROKE)
+        assert abs(got - want) <= 1 or (want < 2 and got <= 3), (got, want)
     cy, cx = _centre_of_mass(x)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
@@ -314,7 +316,7 @@ def test_compose_line_styles(mnist_test):
 def test_read_composed_lines(net, mnist_test):
     x, y = mnist_test
     rng = np.random.default_rng(5)
-    for style, minimum in (("gaps", 0.5), ("touching", 0.35), ("sizes", 0.45), ("overlap", 0.1)):
+    for style, minimum in (("gaps", 0.5), ("touching", 0.35), ("sizes", 0.45), ("overlap", 0.25)):
         exact = correct_len = 0
         lines = 20
         for _ in range(lines):
@@ -324,8 +326,22 @@ def test_read_composed_lines(net, mnist_test):
             exact += got == truth
             correct_len += len(got) == len(truth)
         assert exact / lines >= minimum, (style, exact)
-        if style != "overlap":  # straight cuts cannot split crossing strokes: overlap lines often lose a digit
+        if style != "overlap":  # crossing strokes are still hard to split: overlap lines often lose a digit
             assert correct_len / lines >= 0.6, (style, correct_len)
+
+
+def test_neighbour_fragments_at_open_window_edges_are_blanked():
+    piece = np.zeros((10, 12), np.float32)
+    piece[1:9, 2:9] = 1.0          # the digit's body
+    piece[3:6, 10:12] = 0.6        # a neighbour's tip at the right edge, not touching the body
+    piece[0, 0] = 0.6              # a speck at the left edge
+    labels, count = read._components(piece > 0)
+    assert count == 3 and len(np.unique(labels[piece > 0])) == 3
+    both = read._drop_side_fragments(piece, True, True)
+    assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
+    right = read._drop_side_fragments(piece, False, True)
+    assert right[0, 0] == 0.6 and not right[3:6, 10:12].any()
+    assert read._drop_side_fragments(piece, False, False) is piece   # no neighbour: nothing blanked
 
 
 def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test, capsys):

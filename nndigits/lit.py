@@ -45,7 +45,7 @@ class BookNetwork(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
-        self.sizes, self.lr, self.batch_size, self.engine = list(sizes), lr, batch_size, engine
+        self.lr, self.batch_size, self.engine = lr, batch_size, engine
         self.history: list[dict] = []  # one dict of metrics per epoch, as printed
         self._train_sum = self._train_count = None
         self._eval: dict[int, list] = {}

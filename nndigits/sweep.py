@@ -6,8 +6,10 @@ SGD step is a handful of *batched* matrix products (``torch.baddbmm``) instead
 of K separate steps.  Per-step overhead -- the whole cost at m = 10 -- is paid
 once for all K.
 
-Each network is still exactly the book's SGD, and exactly the network that
-``python -m nndigits.train`` would train with the same flags:
+Each network is still exactly the book's SGD, step for step the network that
+``python -m nndigits.train`` would train with the same flags (to rounding: in
+float64 they agree to 1e-9 after 200 steps, tests/test_sweep.py; in float32,
+and over many epochs, rounding differences grow as in any two runs of SGD):
   * its own initial weights, ``BookNetwork(sizes, seed=s)``'s N(0, 1) draw;
   * its own shuffle each epoch, ``EpochOrder(seed=s).order(epoch)``;
   * its own eta: the output error of network k is scaled by eta_k / m, which by
@@ -28,17 +30,19 @@ trains every N-th configuration and writes ``worker-I-of-N.json``), then
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from .cli import save_figure, write_atomic
+from .network import SigmoidNetwork
+from .sgd import _sigmoid_backward
 
 STUCK_BELOW = 0.90  # a run whose best test accuracy stays under 90% "got stuck"
 
@@ -62,8 +66,9 @@ class Config:
 
 
 def grid(lrs, hiddens, batch_sizes, seeds) -> list[Config]:
-    return [Config(tuple(h), float(lr), int(m), int(s))
-            for h, lr, m, s in itertools.product(hiddens, lrs, batch_sizes, seeds)]
+    """Every combination once (a value given twice does not make a second network)."""
+    return list(dict.fromkeys(Config(tuple(h), float(lr), int(m), int(s))
+                              for h, lr, m, s in itertools.product(hiddens, lrs, batch_sizes, seeds)))
 
 
 class StackedNetworks:
@@ -75,8 +80,6 @@ class StackedNetworks:
     """
 
     def __init__(self, configs: list[Config], device="cpu", dtype=torch.float32):
-        from .lit import BookNetwork  # the same initial weights as a single run with that seed
-
         depth = {len(c.hidden) for c in configs}
         if depth - {0, 1} or len(depth) != 1:
             raise ValueError("a stacked group holds networks with the same number of hidden layers (0 or 1)")
@@ -88,7 +91,8 @@ class StackedNetworks:
         self.mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
         self.padded = H > 0 and any(c.hidden[0] != H for c in configs)
         for k, c in enumerate(configs):
-            net = BookNetwork(c.sizes, c.lr, c.batch_size, c.seed).net
+            # the same N(0, 1) draw as BookNetwork(sizes, seed=s), i.e. as a single run with that seed
+            net = SigmoidNetwork(c.sizes, generator=torch.Generator().manual_seed(c.seed))
             for l, layer in enumerate(net.layers):
                 o, i = layer.weight.shape
                 self.w[l][k, :o, :i] = layer.weight.detach()
@@ -112,7 +116,7 @@ class StackedNetworks:
         activations = [x]
         for l, (w, b) in enumerate(zip(self.w, self.b)):
             a = torch.baddbmm(b.unsqueeze(1), activations[-1], w.transpose(1, 2)).sigmoid_()  # eq. 4
-            if l == 0 and self.mask is not None:
+            if l == 0 and self.padded:
                 a.mul_(self.mask)  # padded hidden units are inert: activation 0
             activations.append(a)
         return activations
@@ -140,9 +144,9 @@ class StackedNetworks:
             a = activations[-1]
             torch.sub(a, y, out=error)  # dC_x/da for the quadratic cost
             # (eta_k/m) delta^L: scaling network k's output error scales all its gradients, and only its.
-            delta = torch.ops.aten.sigmoid_backward(error * scales[n], a)
+            delta = _sigmoid_backward(error * scales[n], a)
             for l in range(last, -1, -1):
-                previous = torch.ops.aten.sigmoid_backward(torch.bmm(delta, weights[l]), activations[l]) if l else None
+                previous = _sigmoid_backward(torch.bmm(delta, weights[l]), activations[l]) if l else None
                 delta_t = delta.transpose(1, 2)
                 weights[l].baddbmm_(delta_t, activations[l], alpha=-1)  # w -= (eta/m) sum_x delta a^T
                 biases[l].baddbmm_(delta_t, ones[n], alpha=-1)  # b -= (eta/m) sum_x delta
@@ -159,8 +163,6 @@ class StackedNetworks:
 
     def network(self, k: int):
         """Network k as a ``SigmoidNetwork`` (padding removed), e.g. to compare with a single run."""
-        from .network import SigmoidNetwork
-
         c = self.configs[k]
         net = SigmoidNetwork(c.sizes, dtype=self.w[0].dtype)
         with torch.no_grad():
@@ -185,6 +187,8 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
     assert all(c.batch_size == m for c in configs), "one group, one mini-batch size"
     nets = StackedNetworks(configs, device, dtype)
     x_train, y_train = data.train.x.to(device, dtype), data.train.y.to(device, dtype)
+    x_val, labels_val = data.val.x.to(device, dtype), data.val.y.to(device)
+    x_test, labels_test = data.test.x.to(device, dtype), data.test.y.to(device)
     n, K = len(x_train), len(configs)
     orders = [EpochOrder(n, m, chunk_steps, c.seed, device) for c in configs]
     for epoch in range(epochs):
@@ -198,8 +202,8 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
             cost += errors.square().sum(dim=(1, 2)) / 2
             if progress is not None:
                 progress(epoch + (start + idx.shape[1]) / n)
-        val = nets.correct(data.val.x.to(device, dtype), data.val.y.to(device))
-        test = nets.correct(data.test.x.to(device, dtype), data.test.y.to(device))
+        val = nets.correct(x_val, labels_val)
+        test = nets.correct(x_test, labels_test)
         if on_epoch is not None:
             on_epoch(epoch, nets, val.cpu(), test.cpu(), (cost / n).cpu())
     return nets
@@ -270,26 +274,17 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str | bytes) -> None:
-    """Write through a temporary name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(text if isinstance(text, bytes) else text.encode())
-    os.replace(tmp, path)
-
-
 def plots(records: list[dict], rows: list[dict], out: Path) -> None:
-    import io
-
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     lrs = sorted({r["lr"] for r in rows})
     hiddens = sorted({tuple(r["hidden"]) for r in rows})
+    m = min(r["batch_size"] for r in rows)  # the heat map shows one mini-batch size: the smallest
     heat = torch.full((len(hiddens), len(lrs)), float("nan"))
     for r in rows:
-        if r["batch_size"] == min(x["batch_size"] for x in rows):
+        if r["batch_size"] == m:
             heat[hiddens.index(tuple(r["hidden"])), lrs.index(r["lr"])] = r["best_mean"]
     fig, ax = plt.subplots(figsize=(1.2 * len(lrs) + 2.5, 0.8 * len(hiddens) + 1.8))
     image = ax.imshow(heat.numpy(), cmap="viridis", vmin=max(0.0, float(torch.nan_to_num(heat, 100).min()) - 1),
@@ -301,23 +296,23 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
     ax.set_yticks(range(len(hiddens)), [str(list(h)) if h else "none" for h in hiddens])
     ax.set_xlabel("learning rate η")
     ax.set_ylabel("hidden layer")
-    ax.set_title("best test accuracy %, mean over seeds")
+    ax.set_title(f"best test accuracy %, mean over seeds (m = {m})")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_figure(fig, out / "heatmap.png")
     plt.close(fig)
-    _write(out / "heatmap.png", buffer.getvalue())
 
     fig, axes = plt.subplots(1, len(hiddens), figsize=(4.5 * len(hiddens), 3.6), sharey=True, squeeze=False)
+    batch_sizes = sorted({r["batch_size"] for r in rows})
     for ax, h in zip(axes[0], hiddens):
-        for lr in lrs:
-            runs = [r for r in records if tuple(r["hidden"]) == h and r["lr"] == lr]
+        for lr, size in itertools.product(lrs, batch_sizes):
+            runs = [r for r in records if tuple(r["hidden"]) == h and r["lr"] == lr and r["batch_size"] == size]
             if not runs:
                 continue
             acc = torch.tensor([r["test_correct"] for r in runs], dtype=torch.float64) / 100
             epochs = range(1, acc.shape[1] + 1)
-            line, = ax.plot(epochs, acc.mean(0), label=f"η = {lr:g}")
+            label = f"η = {lr:g}" + (f", m = {size}" if len(batch_sizes) > 1 else "")
+            line, = ax.plot(epochs, acc.mean(0), label=label)
             if len(runs) > 1:
                 ax.fill_between(epochs, acc.min(0).values, acc.max(0).values, color=line.get_color(), alpha=0.15)
         ax.set_title(f"[784, {', '.join(map(str, h)) + ', ' if h else ''}10]")
@@ -327,10 +322,8 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
     axes[0][0].set_ylabel("test accuracy % (mean; band: min–max over seeds)")
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_figure(fig, out / "curves.png")
     plt.close(fig)
-    _write(out / "curves.png", buffer.getvalue())
 
 
 def tensorboard_runs(records: list[dict], out: Path) -> None:
@@ -357,14 +350,14 @@ def tensorboard_runs(records: list[dict], out: Path) -> None:
 def report(records: list[dict], out: Path, tensorboard: bool = True) -> str:
     """Write results.json, results.csv, table.md, heatmap.png, curves.png (and TensorBoard runs) under ``out``."""
     rows = summarise(records)
-    _write(out / "results.json", json.dumps({"networks": records, "configurations": rows}, indent=1))
+    write_atomic(out / "results.json", json.dumps({"networks": records, "configurations": rows}, indent=1))
     csv = ["name,hidden,lr,batch_size,seed,epoch,val_correct,test_correct,train_cost"]
     for r in records:
         for e, (v, t, c) in enumerate(zip(r["val_correct"], r["test_correct"], r["train_cost"])):
             csv.append(f"{r['name']},{'-'.join(map(str, r['hidden']))},{r['lr']},{r['batch_size']},{r['seed']},{e},{v},{t},{c:.6f}")
-    _write(out / "results.csv", "\n".join(csv) + "\n")
+    write_atomic(out / "results.csv", "\n".join(csv) + "\n")
     text = table(rows)
-    _write(out / "table.md", text)
+    write_atomic(out / "table.md", text)
     plots(records, rows, out)
     if tensorboard:
         tensorboard_runs(records, out)
@@ -378,10 +371,17 @@ def merge(out: Path, tensorboard: bool = True) -> str:
         raise FileNotFoundError(f"no worker-*.json under {out}")
     records, seen = [], set()
     for part in parts:
-        for r in json.loads(part.read_text())["networks"]:
-            if r["name"] not in seen:
-                seen.add(r["name"])
-                records.append(r)
+        try:
+            networks = json.loads(part.read_text())["networks"]
+            for r in networks:
+                if r["name"] not in seen:
+                    seen.add(r["name"])
+                    records.append(r)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{part} is not a worker file of nndigits.sweep ({type(error).__name__}: {error})") from None
+    if not records or len({len(r["test_correct"]) for r in records}) != 1:
+        raise ValueError(f"the worker files under {out} hold no networks, or runs of different lengths "
+                         "(give every worker the same --epochs)")
     return report(records, out, tensorboard)
 
 
@@ -415,18 +415,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         try:
             print(merge(out, not args.no_tensorboard), end="")
-        except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
+        except (OSError, ValueError) as error:
             print(f"python -m nndigits.sweep: error: {error}", file=sys.stderr)
             return 1
         return 0
     worker = None
     if args.worker is not None:
-        try:
-            i, n = (int(v) for v in args.worker.split("/"))
-            assert 0 <= i < n
-        except (ValueError, AssertionError):
+        parts = args.worker.split("/")
+        if len(parts) != 2 or not all(v.isdigit() for v in parts) or not 0 <= int(parts[0]) < int(parts[1]):
             p.error(f"--worker must be I/N with 0 <= I < N, got {args.worker!r}")
-        worker = (i, n)
+        worker = (int(parts[0]), int(parts[1]))
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda, but torch sees no CUDA GPU")
     if args.threads:
@@ -440,9 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         configs = configs[worker[0]::worker[1]]
     data = MNISTDataModule(args.data_dir)
     try:
+        out.mkdir(parents=True, exist_ok=True)  # fail now, not after hours of training
         data.prepare_data()
         data.setup("fit")
-    except DataError as error:
+    except (DataError, OSError) as error:
         print(f"python -m nndigits.sweep: error: {error}", file=sys.stderr)
         return 1
     print(f"Training {len(configs)} networks for {args.epochs} epochs on {args.device}", file=sys.stderr)
@@ -450,13 +449,16 @@ def main(argv: list[str] | None = None) -> int:
     records = run(configs, args.epochs, data, args.device, args.pack, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     print(f"{len(configs)} networks x {args.epochs} epochs in {seconds:.1f} s", file=sys.stderr)
-    if worker is not None:
-        _write(out / f"worker-{worker[0]}-of-{worker[1]}.json",
-               json.dumps({"networks": records, "seconds": seconds}, indent=1))
-        print(f"wrote {out / f'worker-{worker[0]}-of-{worker[1]}.json'}; merge with "
-              f"`python -m nndigits.sweep --merge --out {out}`")
-        return 0
-    print(report(records, out, not args.no_tensorboard), end="")
+    try:
+        if worker is not None:
+            part = out / f"worker-{worker[0]}-of-{worker[1]}.json"
+            write_atomic(part, json.dumps({"networks": records, "seconds": seconds}, indent=1))
+            print(f"wrote {part}; merge with `python -m nndigits.sweep --merge --out {out}`")
+            return 0
+        print(report(records, out, not args.no_tensorboard), end="")
+    except OSError as error:
+        print(f"python -m nndigits.sweep: error: could not write the results: {error}", file=sys.stderr)
+        return 1
     print(f"Results, plots and TensorBoard runs: {out}/")
     return 0
 

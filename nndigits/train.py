@@ -31,7 +31,8 @@ def build_parser():
                    help="mini-batch size m (default: 10)")
     p.add_argument("--lr", "--eta", type=positive(float, "--lr (eta)", 0.0, strict=True), default=3.0,
                    help="learning rate eta (default: 3.0)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed for the initial weights and the shuffles (default: {DEFAULT_SEED})")
+    p.add_argument("--seed", type=positive(int, "--seed", 0, maximum=2**32 - 1), default=DEFAULT_SEED,
+                   help=f"seed for the initial weights and the shuffles, 0 to 2**32-1 (default: {DEFAULT_SEED})")
     p.add_argument("--accelerator", choices=["auto", "cpu", "gpu", "cuda"], default="auto",
                    help="where to train (default: auto = a GPU if there is one)")
     p.add_argument("--devices", type=positive(int, "--devices", 1), default=1,
@@ -116,30 +117,39 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m nndigits.train: error: {error}", file=sys.stderr)
             return 2
     data = MNISTDataModule(args.data_dir, batch_size=args.batch_size, seed=args.seed)
-    logger = TensorBoardLogger(args.logdir, name=name, default_hp_metric=False)
+    try:
+        logger = TensorBoardLogger(args.logdir, name=name, default_hp_metric=False)
+        os.makedirs(logger.log_dir, exist_ok=True)  # a bad --logdir fails here, in one line
+    except OSError as error:
+        print(f"python -m nndigits.train: error: cannot write logs under --logdir {args.logdir}: {error}",
+              file=sys.stderr)
+        return 1
     checkpoints = ModelCheckpoint(filename="epoch{epoch:02d}", auto_insert_metric_name=False, save_last=True)
     progress = not args.no_progress and sys.stderr.isatty()  # a bar is noise in a log file or CI
     callbacks = [checkpoints, Dashboards(images=not args.no_images)] + ([_progress_bar()] if progress else [])
     trainer = pl.Trainer(max_epochs=args.epochs, accelerator=accelerator, devices=1, logger=logger,
                          callbacks=callbacks, enable_progress_bar=progress,
                          plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0, enable_model_summary=False, log_every_n_steps=1)
-    device = "cuda" if accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
     print(f"Training {sizes} by SGD: eta = {args.lr:g}, m = {args.batch_size}, {args.epochs} epochs, "
-          f"seed {args.seed}, on {device} (engine: {args.engine})")
+          f"seed {args.seed}, on {trainer.strategy.root_device.type} (engine: {args.engine})")
     print(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {args.logdir})")
     start = time.perf_counter()
     try:
         trainer.fit(model, datamodule=data, ckpt_path=args.resume)
-    except (DataError, TrainingDiverged) as error:
+    except (DataError, TrainingDiverged, OSError) as error:
         print(f"python -m nndigits.train: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except SystemExit:  # Lightning turns Ctrl-C into a graceful stop and sys.exit(1)
+        if not trainer.interrupted:
+            raise
+        print(f"interrupted; the last checkpoint is {checkpoints.last_model_path or 'not written yet'}",
+              file=sys.stderr)
         return 130
     summary = f"Done in {time.perf_counter() - start:.1f} s."
     if model.history:
         best = max(model.history, key=lambda h: h.get("test/correct", 0))
-        summary += f" Best epoch {best['epoch']}: {best['test/correct']} / {best['test/total']}."
+        summary += (f" Best epoch{' since resuming' if args.resume else ''} {best['epoch']}: "
+                    f"{best['test/correct']} / {best['test/total']}.")
     print(f"{summary} Checkpoint: {checkpoints.last_model_path}")
     return 0
 

@@ -72,6 +72,10 @@ def test_no_hidden_layer_and_different_batch_sizes(mnist_train, tmp_path):
             assert (p - q).abs().max() < 1e-9
 
 
+def test_a_value_given_twice_makes_one_network():
+    assert grid([3.0, 3.0], [[30], [30]], [10], [1, 1]) == [Config((30,), 3.0, 10, 1)]
+
+
 def test_summary_counts_stuck_runs():
     records = [{"hidden": [30], "lr": 3.0, "batch_size": 10, "seed": s, "test_correct": tc}
                for s, tc in [(1, [9000, 9500]), (2, [8000, 8300]), (3, [9100, 9400])]]

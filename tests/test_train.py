@@ -19,6 +19,8 @@ EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / 10000", re.M)
     (["--batch-size", "0"], "at least 1"),
     (["--hidden", "30", "0"], "at least 1"),
     (["--epochs", "0"], "at least 1"),
+    (["--seed", "-1"], "at least 0"),
+    (["--seed", str(2**64)], "at most"),
     (["--accelerator", "tpu"], "invalid choice"),
     (["--engine", "magic"], "invalid choice"),
     (["--epochs", "three"], "must be a number"),
@@ -102,6 +104,21 @@ def test_logs_scalars_hparams_and_a_checkpoint(two_epochs):
     checkpoint = read_checkpoint(run / "checkpoints" / "last.ckpt")
     assert checkpoint["global_step"] == 2 * 5000  # one per mini-batch
     assert not list(run.rglob("*.partial"))
+
+
+def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
+    """Lightning's own ``trainer.test`` on the saved checkpoint gives the accuracy the last Epoch line printed."""
+    import pytorch_lightning as pl
+
+    from nndigits.data import MNISTDataModule
+    from nndigits.lit import BookNetwork
+
+    logdir, out, lines = two_epochs
+    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    model = BookNetwork.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (result,) = trainer.test(model, datamodule=MNISTDataModule(), verbose=False)
+    assert round(result["test/accuracy"] * 10000) == lines[-1][1]
 
 
 def test_same_seed_same_lines_and_resume_is_bit_exact(two_epochs, tmp_path, capsys):

@@ -6,7 +6,7 @@ training is timed (no evaluation).  Ratios matter more than the absolute
 numbers, which move with the machine's load.
 
     python experiments/benchmark.py                # CPU, writes experiments/results/benchmark.md
-    python experiments/benchmark.py --device cuda  # the torch variants on a GPU
+    python experiments/benchmark.py --device cuda  # the torch variants on a GPU, writes experiments/results/benchmark_cuda.md
 
 Implementations:
   numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.scratch)
@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from nndigits import scratch
+from nndigits.cli import quiet_lightning, write_atomic
 from nndigits.data import MNISTDataModule, TRAIN_SIZE, load_split
 from nndigits.lit import BookNetwork
 from nndigits.network import one_hot, quadratic_cost
@@ -194,14 +195,16 @@ def main(argv=None):
     parser.add_argument("--skip-book-run", action="store_true", help="skip timing the whole 30-epoch CLI run")
     parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default=str(HERE / "results" / "benchmark.md"))
+    parser.add_argument("--out", default=None,
+                        help="markdown table to write (default: experiments/results/benchmark.md, "
+                             "or benchmark_cuda.md with --device cuda, so a GPU run keeps the CPU table)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(HERE / "results" / ("benchmark_cuda.md" if args.device == "cuda" else "benchmark.md"))
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda, but torch sees no CUDA GPU")
-    warnings.filterwarnings("ignore")
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        import logging
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_lightning()
+    warnings.filterwarnings("ignore")  # all of them: only the timings belong on the console
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `python -m nndigits.train` does (see there); all torch variants alike
 
@@ -248,13 +251,8 @@ def main(argv=None):
         lines += [""] + sweep_benchmark(args, args.data_dir)
     text = "\n".join(lines) + "\n"
     print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
-                   f"{' --sweep' if args.sweep else ''}`\n\n"
-                   + text)
-    os.replace(tmp, out)
+    write_atomic(Path(args.out), f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
+                                 f"{' --sweep' if args.sweep else ''}`\n\n" + text)
 
 
 if __name__ == "__main__":

@@ -16,22 +16,22 @@ Rows (each network row: S seeds, mean +- std of the best-epoch test accuracy, mi
 
 The 10-output networks are trained with ``nndigits.sweep`` (seeds side by side, batched); tests/test_sweep.py
 shows each is step for step the network ``python -m nndigits.train`` trains.  binary4 is a BookNetwork
-through pl.Trainer with 4-bit targets.  Results: experiments/results/chapter_numbers.{md,json} and
-experiments/figures/chapter_numbers.png.
+through pl.Trainer with 4-bit targets.  Results: experiments/results/chapter_numbers.{md,json} (``--out``) and
+experiments/figures/chapter_numbers.png (``--figure``).
 """
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import os
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import torch
 
-from nndigits.data import MNISTDataModule
+from nndigits.cli import Parser, positive, save_figure, write_atomic
+from nndigits.data import DataError, MNISTDataModule
 from nndigits.sweep import Config, STUCK_BELOW, run
 
 HERE = Path(__file__).resolve().parent
@@ -70,8 +70,12 @@ def network_rows(names, seeds, epochs, data):
     return results
 
 
-def binary4(seeds, epochs, data_dir):
-    """[784, 30, 4] trained on the 4 bits of the digit; the answer is the number the rounded outputs spell."""
+def binary4(seeds, epochs, data):
+    """[784, 30, 4] trained on the 4 bits of the digit; the answer is the number the rounded outputs spell.
+
+    ``data`` is the set-up MNISTDataModule of the other rows: its images are reused (not read and hashed
+    again per seed); only the training targets change, and each seed gets its own training order.
+    """
     import pytorch_lightning as pl
 
     from nndigits.cli import quiet_lightning
@@ -81,10 +85,17 @@ def binary4(seeds, epochs, data_dir):
     bits = 2 ** torch.arange(4)
 
     class BinaryDigits(MNISTDataModule):
-        def setup(self, stage=None):
-            super().setup(stage)
-            labels = self.train.y.argmax(1)
-            self.train = Chunks(self.train.x, ((labels[:, None] & bits) > 0).float())
+        """``data``'s images with the digit's 4 bits as training targets; setup() finds them already there."""
+
+        def __init__(self):
+            super().__init__(data.data_dir, batch_size=data.batch_size, chunk_steps=data.chunk_steps,
+                             eval_batch_size=data.eval_batch_size)
+            labels = data.train.y.argmax(1)
+            self.train = Chunks(data.train.x, ((labels[:, None] & bits) > 0).float())
+            self.val, self.test = data.val, data.test
+
+        def prepare_data(self):
+            pass  # MNIST was fetched and verified when ``data`` was set up
 
     class BinaryNetwork(BookNetwork):
         def validation_step(self, batch, batch_idx, dataloader_idx=0):
@@ -95,21 +106,18 @@ def binary4(seeds, epochs, data_dir):
             totals[2] += len(x)
 
     quiet_lightning()
+    binary = BinaryDigits()
     curves = []
     for seed in range(1, seeds + 1):
         log(f"binary4: seed {seed}")
+        binary.seed = seed  # the seed of the training order (EpochOrder), as MNISTDataModule(seed=seed) sets it
         model = BinaryNetwork([784, 30, 4], lr=3.0, batch_size=10, seed=seed)
         trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                              enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-        with open(os.devnull, "w") as null, redirect(null):
-            trainer.fit(model, datamodule=BinaryDigits(data_dir, seed=seed))
+        with open(os.devnull, "w") as null, redirect_stdout(null):
+            trainer.fit(model, datamodule=binary)
         curves.append([h["test/accuracy"] * 100 for h in model.history])
     return {"curves": curves, "best": [max(c) for c in curves], "final": [c[-1] for c in curves]}
-
-
-def redirect(stream):
-    from contextlib import redirect_stdout
-    return redirect_stdout(stream)
 
 
 def baselines(data, svc: bool):
@@ -139,13 +147,6 @@ def baselines(data, svc: bool):
     return out
 
 
-def write(path: Path, data: bytes | str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data if isinstance(data, bytes) else data.encode())
-    os.replace(tmp, path)
-
-
 def figure(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -164,27 +165,32 @@ def figure(results, path):
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("Chapter 1's experiments")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
-    write(path, buffer.getvalue())
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=30)
+    p = Parser(prog="chapter_numbers.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5)
+    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
     p.add_argument("--only", nargs="+", choices=[*ROWS, "binary4", "baselines"], default=None)
     p.add_argument("--no-svc", action="store_true", help="skip the (slow) SVC baseline")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=positive(int, "--threads", 1), default=2)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(HERE / "results" / "chapter_numbers"))
+    p.add_argument("--out", default=str(HERE / "results" / "chapter_numbers"),
+                   help="writes OUT.md and OUT.json (default: experiments/results/chapter_numbers)")
+    p.add_argument("--figure", type=Path, default=HERE / "figures" / "chapter_numbers.png",
+                   help="accuracy-per-epoch PNG (default: experiments/figures/chapter_numbers.png)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     wanted = args.only or [*ROWS, "binary4", "baselines"]
     data = MNISTDataModule(args.data_dir)
-    data.prepare_data()
-    data.setup("fit")
+    try:
+        data.prepare_data()
+        data.setup("fit")
+    except (DataError, OSError) as error:
+        print(f"chapter_numbers.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
 
     out = Path(args.out)
     previous = {"results": {}, "baselines": {}}
@@ -192,7 +198,7 @@ def main(argv=None):
         previous = json.loads(out.with_suffix(".json").read_text())
     results = previous["results"] | network_rows([n for n in wanted if n in ROWS], args.seeds, args.epochs, data)
     if "binary4" in wanted:
-        results["binary4"] = binary4(args.seeds, args.epochs, args.data_dir)
+        results["binary4"] = binary4(args.seeds, args.epochs, data)
     base = baselines(data, svc=not args.no_svc) if "baselines" in wanted else previous["baselines"]
     results = {name: results[name] for name in [*ROWS, "binary4"] if name in results}  # the table's order
 
@@ -219,12 +225,13 @@ def main(argv=None):
                              f"({base[key + '_seconds']:.0f} s to fit and predict) | | | | |")
     text = "\n".join(lines) + "\n"
     print(text)
-    write(out.with_suffix(".md"), text)
-    write(out.with_suffix(".json"), json.dumps({"commands": commands, "results": results, "baselines": base},
+    write_atomic(out.with_suffix(".md"), text)
+    write_atomic(out.with_suffix(".json"), json.dumps({"commands": commands, "results": results, "baselines": base},
                                                indent=1))
     if results:
-        figure(results, HERE / "figures" / "chapter_numbers.png")
+        figure(results, args.figure)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

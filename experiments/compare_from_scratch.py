@@ -29,26 +29,31 @@ import argparse
 import contextlib
 import io
 import json
-import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nndigits.cli import Parser, positive, quiet_lightning, save_figure, write_atomic  # noqa: E402
+
 STUCK_BELOW = 0.90  # a run whose best epoch is below this has "got stuck" (the book mentions such runs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds, 0 .. S-1 (default: 5)")
-    p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: 30)")
-    p.add_argument("--sizes", type=int, nargs="+", default=[784, 30, 10], help="layer sizes (default: 784 30 10)")
-    p.add_argument("--lr", "--eta", type=float, default=3.0, help="learning rate eta (default: 3.0)")
-    p.add_argument("--batch-size", "-m", type=int, default=10, help="mini-batch size m (default: 10)")
+    p = Parser(prog="compare_from_scratch.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5,
+                   help="number of seeds, 0 .. S-1 (default: 5)")
+    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30, help="epochs per run (default: 30)")
+    p.add_argument("--sizes", type=positive(int, "--sizes", 1), nargs="+", default=[784, 30, 10],
+                   help="layer sizes (default: 784 30 10)")
+    p.add_argument("--lr", "--eta", type=positive(float, "--lr", 0, strict=True), default=3.0,
+                   help="learning rate eta (default: 3.0)")
+    p.add_argument("--batch-size", "-m", type=positive(int, "--batch-size", 1), default=10,
+                   help="mini-batch size m (default: 10)")
     p.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "compare",
                    help="output folder (default: experiments/results/compare)")
     p.add_argument("--figure", type=Path, default=ROOT / "experiments" / "figures" / "compare_from_scratch.png",
@@ -58,39 +63,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", choices=["32-true", "64-true"], default="32-true",
                    help="Lightning's precision (default: 32-true, as nndigits.train; NumPy is always float64)")
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu, like NumPy)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch and NumPy's BLAS (default: 1)")
+    p.add_argument("--threads", type=positive(int, "--threads", 1), default=1, help="CPU threads for torch and NumPy's BLAS (default: 1)")
     p.add_argument("--data-dir", default=None, help="MNIST location (default: the shared nndigits cache)")
     args = p.parse_args(argv)
-    if args.seeds < 1 or args.epochs < 1 or args.batch_size < 1 or not args.lr > 0 or args.threads < 1:
-        p.error("--seeds, --epochs, --batch-size, --threads must be >= 1 and --lr > 0")
-    if args.sizes[0] != 784 or args.sizes[-1] != 10 or min(args.sizes) < 1:
+    if args.sizes[0] != 784 or args.sizes[-1] != 10:
         p.error(f"--sizes must start with 784 (pixels) and end with 10 (digits), got {args.sizes}")
     return args
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename onto ``path``: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the permissions a plain open() would
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    write_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def fresh_dir(path: Path) -> Path:
@@ -154,8 +136,7 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
     from nndigits.scratch import Network
 
     x, y = train
-    x_test, labels_test = test
-    y_test = np.eye(10)[labels_test]
+    x_test, labels_test, y_test = test
     net = Network(args.sizes, weights=[w for w, _ in start], biases=[b for _, b in start])
     order = EpochOrder(len(x), args.batch_size, 1, seed)  # the DataModule's order; it does not depend on chunking
     writer = SummaryWriter(str(fresh_dir(tb_root / f"numpy_seed{seed}")))
@@ -166,9 +147,10 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
             t0 = time.perf_counter()
             net.SGD(x, y, epochs=1, m=args.batch_size, eta=args.lr, order=lambda _: index)
             seconds.append(time.perf_counter() - t0)
-            correct.append(net.evaluate(x_test, labels_test))
+            a = net.feedforward(x_test)  # one forward pass for both numbers (as Network.evaluate and .cost)
+            correct.append(int(np.sum(np.argmax(a, axis=1) == labels_test)))
             writer.add_scalar("test/accuracy", correct[-1] / len(x_test), epoch)
-            writer.add_scalar("test/cost", net.cost(x_test, y_test), epoch)
+            writer.add_scalar("test/cost", float(np.sum((y_test - a) ** 2) / (2 * len(a))), epoch)
             log(f"[numpy     seed {seed}] epoch {epoch + 1}/{args.epochs}: {correct[-1]} / {len(x_test)} "
                 f"({correct[-1] / len(x_test):.2%})  train {seconds[-1]:.1f} s")
     finally:
@@ -256,7 +238,7 @@ def draw(path: Path, args, summary) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -264,23 +246,22 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before NumPy loads its BLAS
         os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(ROOT))
     import numpy as np
     import torch
 
-    from nndigits.data import TRAIN_SIZE, load_split
+    from nndigits.data import TRAIN_SIZE, DataError, load_split
 
     torch.set_num_threads(args.threads)
-    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*isn't set, so you may run out of memory.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+    quiet_lightning()
 
-    x, labels = load_split(args.data_dir, train=True)
-    x_test, labels_test = load_split(args.data_dir, train=False)
+    try:
+        x, labels = load_split(args.data_dir, train=True)
+        x_test, labels_test = load_split(args.data_dir, train=False)
+    except (DataError, OSError) as error:
+        print(f"compare_from_scratch.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     train = (x[:TRAIN_SIZE].double().numpy(), np.eye(10)[labels[:TRAIN_SIZE].numpy()])
-    test = (x_test.double().numpy(), labels_test.numpy())
+    test = (x_test.double().numpy(), labels_test.numpy(), np.eye(10)[labels_test.numpy()])
     del x, labels, x_test, labels_test
 
     tb_root = args.out / "tb"
@@ -301,8 +282,8 @@ def main(argv=None) -> int:
         "summary": {impl: {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items()}
                     for impl, s in summary.items()},
     }
-    write_text(args.out / "compare.md", table)
-    write_text(args.out / "compare.json", json.dumps(report, indent=1) + "\n")
+    write_atomic(args.out / "compare.md", table)
+    write_atomic(args.out / "compare.json", json.dumps(report, indent=1) + "\n")
     draw(args.figure, args, summary)
     log(f"wrote {args.out / 'compare.md'}, {args.out / 'compare.json'}, {args.figure}; "
         f"TensorBoard: tensorboard --logdir {tb_root}")

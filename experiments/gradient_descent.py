@@ -12,10 +12,10 @@ Progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import copy
+import io
 import math
-import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +28,8 @@ import torch  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
 from nndigits import descent  # noqa: E402
-from nndigits.data import TRAIN_SIZE, load_split  # noqa: E402
+from nndigits.cli import write_atomic  # noqa: E402
+from nndigits.data import TRAIN_SIZE, DataError, load_split  # noqa: E402
 from nndigits.network import BOOK_SIZES, SigmoidNetwork, one_hot  # noqa: E402
 
 T0 = time.time()
@@ -39,10 +40,11 @@ def log(msg: str) -> None:
 
 
 def save_figure(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    """PNG, cropped to the drawing (bbox_inches="tight", which cli.save_figure does not do), written atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
     log(f"wrote {path}")
 
 
@@ -143,10 +145,11 @@ def ball_gif(figures: Path, frames: int) -> None:
 
     anim = animation.FuncAnimation(fig, draw, frames=len(at), blit=False)
     out = figures / "descent_ball.gif"
-    tmp = out.with_name(".descent_ball.tmp.gif")
-    anim.save(tmp, writer=animation.PillowWriter(fps=8), dpi=80)
-    plt.close(fig)
-    os.replace(tmp, out)
+    with tempfile.TemporaryDirectory() as folder:  # PillowWriter wants a file name (it picks the format by suffix)
+        tmp = Path(folder) / out.name
+        anim.save(tmp, writer=animation.PillowWriter(fps=8), dpi=80)
+        plt.close(fig)
+        write_atomic(out, tmp.read_bytes())
     log(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 
@@ -267,6 +270,11 @@ def pick_eta(x, y, m, etas, examples, gen_seed) -> tuple[float, list[list]]:
         if math.isfinite(final) and (best is None or final < best[1]):
             best = (eta, final)
         log(f"  tuning m = {m}, η = {eta:g}: C = {final:.4f} after {examples:,} examples")
+    if best is None:  # every eta diverged: no best to pick; go on with the most cautious one, and say so
+        eta = min(etas)
+        log(f"  WARNING: every η tried for m = {m} diverged ({', '.join(f'{e:g}' for e in etas)}); "
+            f"falling back to the smallest, η = {eta:g}")
+        return eta, rows
     return best[0], rows
 
 
@@ -358,11 +366,16 @@ def main(argv=None) -> int:
     results.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(0)
 
+    log("loading MNIST (the book's training split: the first 50,000 training images)")
+    try:  # first, so that missing data fails at once, before any figure is drawn
+        x_all, labels = load_split(args.data_dir, train=True)
+    except (DataError, OSError) as error:
+        print(f"gradient_descent.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+
     valley_rows = contours(figures)
     ball_gif(figures, frames=20 if args.quick else 40)
 
-    log("loading MNIST (the book's training split: the first 50,000 training images)")
-    x_all, labels = load_split(args.data_dir, train=True)
     x, y = x_all[:TRAIN_SIZE].contiguous(), one_hot(labels[:TRAIN_SIZE])
     subset = 100 if args.quick else 1000
     eq9_table, steep_table = first_order(figures, x[:subset], y[:subset], 200 if args.quick else 1000, gen)
@@ -460,9 +473,7 @@ step costs about the same fixed overhead (seconds per pass: m = 1
 full batch {runs[n]['seconds'][-1] / (runs[n]['examples'][-1] / n):.2f}).
 """
     out = results / "gradient_descent.md"
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(report)
-    os.replace(tmp, out)
+    write_atomic(out, report)
     log(f"wrote {out}")
     print(report)
     return 0

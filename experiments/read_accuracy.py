@@ -19,7 +19,7 @@ digits 50,000-59,999 (the book's validation set), never on the test digits.
 """
 from __future__ import annotations
 
-import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -29,9 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nndigits.checkpoints import CheckpointError, load_network, newest_checkpoint  # noqa: E402
-from nndigits.data import load_split  # noqa: E402
+from nndigits.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
+from nndigits.cli import Parser, positive, write_atomic  # noqa: E402
+from nndigits.data import DataError, load_split  # noqa: E402
+from nndigits.predict import fail, load_checkpoint_or_fail  # noqa: E402
 from nndigits.read import STYLES, compose_line, read_ink, to_png  # noqa: E402
+
+
+PROG = "read_accuracy.py"
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -69,7 +74,9 @@ def make_examples(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
     canvas[8:22, 10:24] = small
     paper = 0.82 + 0.03 * rng.standard_normal(canvas.shape)
     gray = np.clip(paper - 0.7 * canvas, 0, 1)
-    Image.fromarray(np.round(gray * 255).astype(np.uint8), mode="L").save(folder / f"digit_{y[2]}_small_grey_paper.png")
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(gray * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    write_atomic(folder / f"digit_{y[2]}_small_grey_paper.png", buffer.getvalue())
     # lines: one per style, digits 10-.. of the test set
     start = 10
     for style, n, dark in (("gaps", 5, True), ("touching", 6, False), ("overlap", 4, False), ("sizes", 7, True)):
@@ -83,23 +90,31 @@ def make_examples(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=None, help="checkpoint to read with (default: newest under runs/)")
-    p.add_argument("--lines", type=int, default=200, help="lines per style (default 200)")
-    p.add_argument("--min-digits", type=int, default=3)
-    p.add_argument("--max-digits", type=int, default=8)
+    p.add_argument("--lines", type=positive(int, "--lines", 1), default=200, help="lines per style (default 200)")
+    p.add_argument("--min-digits", type=positive(int, "--min-digits", 1), default=3)
+    p.add_argument("--max-digits", type=positive(int, "--max-digits", 1), default=8)
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--out", default="experiments/results/read_accuracy.md")
     p.add_argument("--examples", metavar="DIR", default=None, help="also write example PNGs to DIR")
     args = p.parse_args(argv)
+    if args.min_digits > args.max_digits:
+        p.error(f"--min-digits ({args.min_digits}) must not exceed --max-digits ({args.max_digits})")
     torch.set_num_threads(1)
-    try:
+    try:  # named here, not inside load_checkpoint_or_fail, because the report says which checkpoint it read
         ckpt = args.checkpoint or newest_checkpoint()
-        net = load_network(ckpt)
     except CheckpointError as error:
-        print(f"read_accuracy.py: error: {error}", file=sys.stderr)
+        fail(PROG, error)
         return 1
-    x, y = load_split(train=False)
+    net, code = load_checkpoint_or_fail(ckpt, PROG)  # one line on stderr if it cannot, or if not 784 -> 10
+    if net is None:
+        return code
+    try:
+        x, y = load_split(train=False)
+    except (DataError, OSError) as error:
+        fail(PROG, error)
+        return 1
     x, y = x.numpy(), y.numpy()
     with torch.no_grad():
         own = net.classify(torch.from_numpy(x)).numpy()
@@ -131,7 +146,6 @@ def main(argv=None) -> int:
               flush=True)
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Reading lines of digits: accuracy per style",
         "",
@@ -153,7 +167,7 @@ def main(argv=None) -> int:
     ]
     for style, n, d, s, dg, o, fw, mr, sec in rows:
         lines.append(f"| {style} | {n} | {d} | {s:.1%} | {dg:.1%} | {o:.1%} | {fw:.1%} | {mr:.1%} | {sec:.3f} |")
-    out.write_text("\n".join(lines) + "\n")
+    write_atomic(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -10,9 +10,7 @@ tends to the step for every z != 0, but stays at exactly 1/2 at z = 0
 """
 from __future__ import annotations
 
-import argparse
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nndigits.cli import Parser, save_figure  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures" / "sigmoid_vs_step.png"
 SCALES = (1, 2, 5, 20, 100)
@@ -63,27 +65,23 @@ def make_figure(z_min: float = -5.0, z_max: float = 5.0):
     return fig
 
 
-def save(fig, out: Path) -> None:
-    """Write to a temporary file beside ``out`` and rename, so ``out`` is never half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=120)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the figure is meant to be read
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+PROG = "sigmoid_vs_step.py"
 
 
-def main(argv=None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> Path | int:
+    """The PNG written, or exit code 1 after one line on stderr if it cannot be written."""
+    parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG to write (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
+    if args.out.is_dir():
+        print(f"{PROG}: error: --out {args.out} is a folder; give the PNG's file name", file=sys.stderr)
+        return 1
     fig = make_figure()
     try:
-        save(fig, args.out)
+        save_figure(fig, args.out, dpi=120)  # atomic: a temporary name beside it, then a rename
+    except OSError as error:
+        print(f"{PROG}: error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return 1
     finally:
         plt.close(fig)
     print(f"wrote {args.out}")
@@ -91,4 +89,5 @@ def main(argv=None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    result = main()
+    sys.exit(result if isinstance(result, int) else 0)

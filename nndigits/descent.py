@@ -26,7 +26,6 @@ Cost = Callable[[torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- two-variable costs
-BOWL_HESSIAN = torch.tensor([[2.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
 VALLEY_MINIMUM = (1.0, 1.0)
 
 
@@ -200,8 +199,14 @@ def minibatch_gradient_stats(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m
         rel.append((diff / g_norm).item())
         sq.append((diff ** 2).item())
         cos.append(torch.nn.functional.cosine_similarity(g_m, g, dim=0).item())
-    mean = lambda xs: sum(xs) / len(xs)
-    std = lambda xs: math.sqrt(sum((v - mean(xs)) ** 2 for v in xs) / max(len(xs) - 1, 1))
+
+    def mean(xs):
+        return sum(xs) / len(xs)
+
+    def std(xs):  # sample standard deviation (n - 1); 0 for a single value
+        mu = mean(xs)
+        return math.sqrt(sum((v - mu) ** 2 for v in xs) / max(len(xs) - 1, 1))
+
     return {"m": m, "n_batches": n_batches, "grad_norm": g_norm.item(),
             "rel_error": mean(rel), "rel_error_std": std(rel),
             "rms_rel_error": math.sqrt(mean(sq)) / g_norm.item(),

@@ -79,7 +79,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
         raise ImageError(f"{path}: not an image file (PIL cannot identify its format)") from None
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, Image.DecompressionBombError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
         # truncated data, bad chunks, oversized text chunks, ...
         raise ImageError(f"{path}: the image is damaged or unsupported ({_one_line(error) or type(error).__name__})") \
             from None

@@ -51,6 +51,9 @@ def load_checkpoint_or_fail(path, prog: str):
     except CheckpointError as error:
         fail(prog, error)
         return None, 1
+    except OSError as error:  # e.g. permission denied: the file is there but cannot be read
+        fail(prog, f"cannot read checkpoint {path}: {error.strerror or error}")
+        return None, 1
     if net.sizes[0] != 784 or net.sizes[-1] != 10:
         fail(prog, f"{path} holds a network of sizes {net.sizes}; predicting digits needs 784 inputs and 10 outputs")
         return None, 1

@@ -99,7 +99,8 @@ class Candidates:
     boxes: list[tuple[int, int]] = field(default_factory=list)       # segment ink extent (lo, hi), line columns
     shape: np.ndarray | None = None     # (K, 4): width / line height, width / own height, own height / line height,
                                         #         blank columns inside / line height
-    activations: np.ndarray | None = None  # (K, 10)
+    inputs: np.ndarray | None = None       # (K, 784) float32: each segment as the network sees it (28x28, flat)
+    activations: np.ndarray | None = None  # (K, 10) float64: the network's outputs for ``inputs``, set by ``score``
 
 
 def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -243,16 +244,16 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
                 cand.boxes.append((lo, hi))
             cand.edges.append((i, j, k))
     cand.shape = np.array(shapes, dtype=np.float64).reshape(-1, 4)
-    cand.activations = np.stack(xs) if xs else np.zeros((0, 784), np.float32)  # inputs until scored
+    cand.inputs = np.stack(xs) if xs else np.zeros((0, 784), np.float32)
     return cand
 
 
 def score(cand: Candidates, net) -> Candidates:
-    """Run every candidate segment through the network at once."""
+    """Run every candidate segment (``cand.inputs``) through the network at once; fills ``cand.activations``."""
     import torch
 
     with torch.no_grad():
-        a = net(torch.from_numpy(cand.activations)).double().numpy() if len(cand.activations) else np.zeros((0, 10))
+        a = net(torch.from_numpy(cand.inputs)).double().numpy() if len(cand.inputs) else np.zeros((0, 10))
     cand.activations = a
     return cand
 
@@ -386,11 +387,17 @@ def compose_line(digits: np.ndarray, style: str, rng: np.random.Generator, margi
 
 
 def to_png(ink: np.ndarray, path, dark_on_light: bool = False) -> None:
-    """Save an ink map as an 8-bit grayscale PNG (white ink on black, or the other way round)."""
+    """Save an ink map as an 8-bit grayscale PNG (white ink on black, or the other way round), atomically."""
+    import io
+
     from PIL import Image
 
+    from .cli import write_atomic
+
     pixels = np.round(np.clip(ink, 0, 1) * 255).astype(np.uint8)
-    Image.fromarray(255 - pixels if dark_on_light else pixels, mode="L").save(path, optimize=True)
+    buffer = io.BytesIO()
+    Image.fromarray(255 - pixels if dark_on_light else pixels, mode="L").save(buffer, format="PNG", optimize=True)
+    write_atomic(path, buffer.getvalue())
 
 
 # --- command line -------------------------------------------------------------------------------------

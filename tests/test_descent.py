@@ -154,6 +154,26 @@ def test_minibatch_error_falls_like_one_over_m_with_finite_population_correction
         descent.minibatch_gradient_stats(model, x, y, n + 1, 1, gen)
 
 
+def test_minibatch_stats_spread_is_the_sample_std_and_zero_for_one_batch():
+    import statistics
+
+    n, d = 50, 3
+    y = torch.randn(n, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = torch.zeros(n, 1, dtype=torch.float64)
+    model = Mean(d)
+    one = descent.minibatch_gradient_stats(model, x, y, 5, 1, torch.Generator().manual_seed(2))
+    assert one["rel_error_std"] == 0.0 and one["cosine_std"] == 0.0
+    stats = descent.minibatch_gradient_stats(model, x, y, 5, 40, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)   # replay the same 40 mini-batches
+    g = descent.flat_gradient(model, x, y)
+    rel = []
+    for _ in range(40):
+        index = torch.randperm(n, generator=gen)[:5]
+        rel.append(((descent.flat_gradient(model, x[index], y[index]) - g).norm() / g.norm()).item())
+    assert stats["rel_error"] == pytest.approx(statistics.fmean(rel), rel=1e-9)
+    assert stats["rel_error_std"] == pytest.approx(statistics.stdev(rel), rel=1e-9)
+
+
 def test_flat_gradient_chunks_equal_one_pass():
     gen = torch.Generator().manual_seed(0)
     net = SigmoidNetwork([6, 4, 3], generator=gen, dtype=torch.float64)

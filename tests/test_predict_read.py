@@ -259,6 +259,23 @@ def test_bad_checkpoints_give_one_line(tmp_path, checkpoint, capsys, module):
         assert str(ckpt) in line and out == "", (name, line)
 
 
+@pytest.mark.parametrize("module", [predict, read], ids=["predict", "read"])
+def test_unreadable_checkpoint_gives_one_line(tmp_path, checkpoint, capsys, monkeypatch, module):
+    """An OSError while loading (here: permission denied; as root chmod 000 would not stop us) is one line, exit 1."""
+    import nndigits.checkpoints
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(nndigits.checkpoints, "load_network", denied)
+    image = tmp_path / "good.png"
+    _digit_like().save(image)
+    assert module.main([str(image), "--checkpoint", str(checkpoint)]) == 1
+    out, err = capsys.readouterr()
+    line = _one_line_error(err, module.PROG)
+    assert str(checkpoint) in line and "Permission denied" in line and out == ""
+
+
 def test_no_checkpoint_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     image = tmp_path / "good.png"
     _digit_like().save(image)
@@ -328,6 +345,30 @@ def test_read_composed_lines(net, mnist_test):
         assert exact / lines >= minimum, (style, exact)
         if style != "overlap":  # crossing strokes are still hard to split: overlap lines often lose a digit
             assert correct_len / lines >= 0.6, (style, correct_len)
+
+
+def test_candidates_keep_inputs_and_scoring_fills_activations(net, mnist_test):
+    x, _ = mnist_test
+    cand = read.candidates(read.compose_line(x[:3], "gaps", np.random.default_rng(2)))
+    k = len(cand.boxes)
+    assert k > 0 and cand.inputs.shape == (k, 784) and cand.inputs.dtype == np.float32
+    assert cand.activations is None
+    inputs = cand.inputs.copy()
+    read.score(cand, net)
+    assert cand.activations.shape == (k, 10) and np.array_equal(cand.inputs, inputs)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(inputs)).double().numpy()
+    assert np.array_equal(cand.activations, expected)
+
+
+def test_to_png_writes_a_whole_png_and_no_temporary(tmp_path):
+    ink = np.zeros((20, 30), np.float32)
+    ink[5:15, 10:20] = 1.0
+    out = tmp_path / "sub" / "ink.png"
+    read.to_png(ink, out, dark_on_light=True)
+    assert [p.name for p in out.parent.iterdir()] == ["ink.png"]
+    pixels = np.asarray(Image.open(out))
+    assert pixels.shape == (20, 30) and pixels[0, 0] == 255 and pixels[10, 15] == 0
 
 
 def test_neighbour_fragments_at_open_window_edges_are_blanked():

@@ -211,12 +211,17 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True,
     return raw
 
 
-def load_split(data_dir: str | os.PathLike | None = None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels)."""
+def load_split(data_dir: str | os.PathLike | None = None, train: bool = True,
+               fetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels).
+
+    ``fetch=False`` skips ``fetch_mnist`` (and its SHA-256 checks) for a caller that has just run it.
+    """
     import torchvision
 
-    root = raw_dir(data_dir if data_dir is not None else default_data_dir()).parent.parent
-    fetch_mnist(root)
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if fetch:
+        fetch_mnist(root)
     mnist = torchvision.datasets.MNIST(root, train=train, download=False)
     return mnist.data.reshape(len(mnist.data), -1).float().div_(255.0), mnist.targets.long()
 
@@ -300,8 +305,9 @@ class MNISTDataModule(pl.LightningDataModule):
         if self.train is not None:
             return
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        x, labels = (t.to(device) for t in load_split(self.data_dir, train=True))
-        x_test, labels_test = (t.to(device) for t in load_split(self.data_dir, train=False))
+        fetch_mnist(self.data_dir)  # verified once here, for both splits (prepare_data may run elsewhere)
+        x, labels = (t.to(device) for t in load_split(self.data_dir, train=True, fetch=False))
+        x_test, labels_test = (t.to(device) for t in load_split(self.data_dir, train=False, fetch=False))
         self.train = Chunks(x[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))
         self.val = Chunks(x[TRAIN_SIZE:], labels[TRAIN_SIZE:])
         self.test = Chunks(x_test, labels_test)

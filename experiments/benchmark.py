@@ -9,8 +9,8 @@ numbers, which move with the machine's load.
     python experiments/benchmark.py --device cuda  # the torch variants on a GPU, writes experiments/results/benchmark_cuda.md
 
 Implementations:
-  numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.scratch)
-  numpy vectorised     the same, one matrix product per layer per mini-batch (nndigits.scratch)
+  numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.studies.scratch)
+  numpy vectorised     the same, one matrix product per layer per mini-batch (nndigits.studies.scratch)
   torch autograd loop  quadratic_cost -> backward() -> torch.optim.SGD, a plain Python loop, no Lightning
   naive Lightning      the first thing one writes: a per-image Dataset + DataLoader(batch_size=10),
                        automatic optimization, self.log each step, a progress bar
@@ -36,12 +36,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from nndigits import scratch
-from nndigits.cli import quiet_lightning, write_atomic
-from nndigits.data import MNISTDataModule, TRAIN_SIZE, load_split
-from nndigits.lit import BookNetwork
-from nndigits.network import one_hot, quadratic_cost
-from nndigits.sgd import autograd_step
+from nndigits.studies import scratch
+from nndigits.cli import quiet_lightning
+from nndigits.learn.atomic import write_atomic
+from nndigits.learn.datamodule import MNISTDataModule
+from nndigits.learn.mnist import TRAIN_SIZE, load_split
+from nndigits.learn.book import BookNetwork
+from nndigits.learn.network import one_hot, quadratic_cost
+from nndigits.learn.sgd import autograd_step
 
 SIZES, ETA, M, SEED = [784, 30, 10], 3.0, 10, 1
 HERE = Path(__file__).resolve().parent
@@ -141,7 +143,7 @@ def book_run_seconds(device):
 
 def sweep_benchmark(args, data_dir):
     """Seconds per training epoch of K networks trained together by nndigits.sweep, against one."""
-    from nndigits.sweep import grid, train_group
+    from nndigits.studies.sweep import grid, train_group
 
     data = MNISTDataModule(data_dir)
     data.prepare_data()

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import torch
 
-from nndigits.cli import Parser, positive, save_figure, write_atomic
-from nndigits.data import DataError, MNISTDataModule
-from nndigits.sweep import Config, STUCK_BELOW, run
+from nndigits.cli import Parser, positive
+from nndigits.learn.atomic import save_figure, write_atomic
+from nndigits.learn.datamodule import MNISTDataModule
+from nndigits.learn.mnist import DataError
+from nndigits.studies.sweep import STUCK_BELOW, Config, run
 
 HERE = Path(__file__).resolve().parent
 ROWS = {  # name: (hidden, eta, m, the book's figure)
@@ -79,8 +81,8 @@ def binary4(seeds, epochs, data):
     import pytorch_lightning as pl
 
     from nndigits.cli import quiet_lightning
-    from nndigits.data import Chunks
-    from nndigits.lit import BookNetwork
+    from nndigits.learn.datamodule import Chunks
+    from nndigits.learn.book import BookNetwork
 
     bits = 2 ** torch.arange(4)
 

@@ -4,7 +4,7 @@ For each seed s, trains
 
 * ``lightning``: ``BookNetwork(seed=s)`` + ``MNISTDataModule(seed=s)`` through
   ``pl.Trainer`` (as ``python -m nndigits.train`` does), and
-* ``numpy``: ``nndigits.scratch.Network`` (vectorised mini-batch step, float64)
+* ``numpy``: ``nndigits.studies.scratch.Network`` (vectorised mini-batch step, float64)
   from the Lightning model's initial weights, visiting the training set in
   ``EpochOrder.order(e)`` -- the very order the DataModule gives Lightning,
 
@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from nndigits.cli import Parser, positive, quiet_lightning, save_figure, write_atomic  # noqa: E402
+from nndigits.cli import Parser, positive, quiet_lightning
+from nndigits.learn.atomic import save_figure, write_atomic
 
 STUCK_BELOW = 0.90  # a run whose best epoch is below this has "got stuck" (the book mentions such runs)
 
@@ -88,8 +88,8 @@ def run_lightning(args, seed: int, tb_root: Path) -> dict:
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from nndigits.data import MNISTDataModule
-    from nndigits.lit import BookNetwork
+    from nndigits.learn.datamodule import MNISTDataModule
+    from nndigits.learn.book import BookNetwork
 
     class Timer(pl.Callback):
         """Seconds of training per epoch (from the first chunk to the last, evaluation excluded), and progress."""
@@ -132,8 +132,8 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 
-    from nndigits.data import EpochOrder
-    from nndigits.scratch import Network
+    from nndigits.learn.datamodule import EpochOrder
+    from nndigits.studies.scratch import Network
 
     x, y = train
     x_test, labels_test, y_test = test
@@ -249,7 +249,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from nndigits.data import TRAIN_SIZE, DataError, load_split
+    from nndigits.learn.mnist import DataError, TRAIN_SIZE, load_split
 
     torch.set_num_threads(args.threads)
     quiet_lightning()

@@ -1,7 +1,7 @@
 """The chapter's gradient descent, made visible (issue 8).
 
-    PYTHONPATH=. python experiments/gradient_descent.py            # full run, ~2-3 min on 1-2 CPU cores
-    PYTHONPATH=. python experiments/gradient_descent.py --quick    # smoke run, ~30 s
+    python experiments/gradient_descent.py            # full run, ~2-3 min on 1-2 CPU cores
+    python experiments/gradient_descent.py --quick    # smoke run, ~30 s
 
 Writes into ``<out>/figures/``: descent_contours.png, descent_ball.gif,
 first_order.png, minibatch_gradients.png, cost_per_example.png; and the measured
@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
-from nndigits import descent  # noqa: E402
-from nndigits.cli import write_atomic  # noqa: E402
-from nndigits.data import TRAIN_SIZE, DataError, load_split  # noqa: E402
-from nndigits.network import BOOK_SIZES, SigmoidNetwork, one_hot  # noqa: E402
+from nndigits.studies import descent  # noqa: E402
+from nndigits.learn.atomic import write_atomic
+from nndigits.learn.mnist import TRAIN_SIZE, DataError, load_split
+from nndigits.learn.network import BOOK_SIZES, SigmoidNetwork, one_hot  # noqa: E402
 
 T0 = time.time()
 
@@ -415,7 +415,7 @@ def main(argv=None) -> int:
         payoff = f"SGD with m = 10 did not reach full-batch GD's final C = {level:.4f} within its budget"
     report = f"""# Gradient descent, made visible (chapter 1, eq. 7-21)
 
-Regenerate with `PYTHONPATH=. python experiments/gradient_descent.py{' --quick' if args.quick else ''}`
+Regenerate with `python experiments/gradient_descent.py{' --quick' if args.quick else ''}`
 ({'quick smoke run' if args.quick else 'full run'}; {time.time() - T0:.0f} s on this machine, torch threads: {torch.get_num_threads()}).
 Network: `SigmoidNetwork([784, 30, 10])`, seed 1 (N(0,1) weights as in the book), quadratic cost (eq. 6),
 plain `torch.optim.SGD`; data: the book's training split, the first {n:,} MNIST training images.

@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nndigits.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
-from nndigits.cli import Parser, positive, write_atomic  # noqa: E402
-from nndigits.data import DataError, load_split  # noqa: E402
-from nndigits.predict import fail, load_checkpoint_or_fail  # noqa: E402
-from nndigits.read import STYLES, compose_line, read_ink, to_png  # noqa: E402
+from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
+from nndigits.cli import Parser, positive
+from nndigits.learn.atomic import write_atomic
+from nndigits.learn.mnist import DataError, load_split
+from nndigits.cli import fail, load_checkpoint_or_fail
+from nndigits.studies.lines import STYLES, compose_line, to_png
+from nndigits.use.segment import read_ink  # noqa: E402
 
 
 PROG = "read_accuracy.py"

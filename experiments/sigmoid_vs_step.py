@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nndigits.cli import Parser, save_figure  # noqa: E402
+from nndigits.cli import Parser
+from nndigits.learn.atomic import save_figure
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures" / "sigmoid_vs_step.png"
 SCALES = (1, 2, 5, 20, 100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 import warnings
 
 
@@ -41,36 +42,36 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=message)
 
 
-def write_atomic(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary name in the same folder, then rename.
+def fail(prog: str, message: object) -> None:
+    """One line on stderr, nothing else."""
+    text = " ".join(str(message).split())
+    print(f"{prog}: error: {text}", file=sys.stderr)
 
-    A reader (or a crash) never sees half a file: the name appears only when the file is whole.
-    """
-    import os
-    import tempfile
-    from pathlib import Path
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+def run_with_network(checkpoint, prog: str, body) -> int:
+    """Load the checkpoint's network and return ``body(net)``'s exit code; one line and exit 1 if it cannot load."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())  # whole on disk before the name points at it
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        net, code = load_checkpoint_or_fail(checkpoint, prog)
+        return code if net is None else body(net)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
-def save_figure(fig, path, dpi: int = 110) -> None:
-    """Save a matplotlib figure as PNG atomically (rendered in memory, then ``write_atomic``)."""
-    import io
+def load_checkpoint_or_fail(path, prog: str):
+    """(network, None) or (None, exit code) after printing one line; checks the network reads 784 pixels."""
+    from .learn.checkpoints import CheckpointError, load_network, newest_checkpoint
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    write_atomic(path, buffer.getvalue())
+    try:
+        path = newest_checkpoint() if path is None else path
+        net = load_network(path)
+    except CheckpointError as error:
+        fail(prog, error)
+        return None, 1
+    except OSError as error:  # e.g. permission denied: the file is there but cannot be read
+        fail(prog, f"cannot read checkpoint {path}: {error.strerror or error}")
+        return None, 1
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        fail(prog, f"{path} holds a network of sizes {net.sizes}; predicting digits needs 784 inputs and 10 outputs")
+        return None, 1
+    return net, None

@@ -25,41 +25,6 @@ CONFIDENCE_HELP = ("Confidence is the winning output neuron's activation sigma(z
                    "no neuron recognises the image. The runner-up is the second most active neuron.")
 
 
-def fail(prog: str, message: object) -> None:
-    """One line on stderr, nothing else."""
-    text = " ".join(str(message).split())
-    print(f"{prog}: error: {text}", file=sys.stderr)
-
-
-def run_with_network(checkpoint, prog: str, body) -> int:
-    """Load the checkpoint's network and return ``body(net)``'s exit code; one line and exit 1 if it cannot load."""
-    try:
-        net, code = load_checkpoint_or_fail(checkpoint, prog)
-        return code if net is None else body(net)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-def load_checkpoint_or_fail(path, prog: str):
-    """(network, None) or (None, exit code) after printing one line; checks the network reads 784 pixels."""
-    from .checkpoints import CheckpointError, load_network, newest_checkpoint
-
-    try:
-        path = newest_checkpoint() if path is None else path
-        net = load_network(path)
-    except CheckpointError as error:
-        fail(prog, error)
-        return None, 1
-    except OSError as error:  # e.g. permission denied: the file is there but cannot be read
-        fail(prog, f"cannot read checkpoint {path}: {error.strerror or error}")
-        return None, 1
-    if net.sizes[0] != 784 or net.sizes[-1] != 10:
-        fail(prog, f"{path} holds a network of sizes {net.sizes}; predicting digits needs 784 inputs and 10 outputs")
-        return None, 1
-    return net, None
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .cli import Parser
 
@@ -74,18 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def predict(net, x):
-    """(digit, confidence, runner-up digit, runner-up activation) for each row of x (m, 784)."""
-    import torch
-
-    with torch.no_grad():
-        a = net(torch.as_tensor(x, dtype=torch.float32).reshape(-1, 784))
-    top = a.topk(2, dim=1)
-    return [(int(i[0]), float(v[0]), int(i[1]), float(v[1])) for v, i in zip(top.values, top.indices)]
-
-
 def main(argv: list[str] | None = None) -> int:
-    from .images import ImageError, ascii_art, load_digit
+    from .cli import fail, run_with_network
+    from .use.classify import predict
+    from .use.images import ImageError, ascii_art, load_digit
 
     args = build_parser().parse_args(argv)
 

@@ -16,10 +16,10 @@ DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get st
 
 
 def build_parser():
-    from .checkpoints import DEFAULT_LOGDIR
+    from .learn.checkpoints import DEFAULT_LOGDIR
     from .cli import Parser, positive
-    from .data import default_data_dir
-    from .sgd import ENGINES
+    from .learn.mnist import default_data_dir
+    from .learn.sgd import ENGINES
 
     p = Parser(prog="python -m nndigits.train",
                 description="Train the chapter 1 network on MNIST with mini-batch SGD "
@@ -67,7 +67,7 @@ def _progress_bar():
 
 def _check_resume(checkpoint: dict, wanted: dict) -> None:
     """A run resumes only with the settings it started with; anything else would be a different run."""
-    from .checkpoints import CheckpointError
+    from .learn.checkpoints import CheckpointError
 
     saved = dict(checkpoint["hyper_parameters"])
     saved["sizes"] = list(saved.get("sizes") or [])
@@ -90,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from .checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
+    from .learn.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
     from .cli import quiet_lightning
-    from .dashboards import Dashboards
-    from .data import DataError, MNISTDataModule
-    from .lit import BookNetwork, TrainingDiverged
+    from .learn.dashboards import Dashboards
+    from .learn.datamodule import MNISTDataModule
+    from .learn.mnist import DataError
+    from .learn.book import BookNetwork, TrainingDiverged
 
     quiet_lightning()
     accelerator = "gpu" if args.accelerator == "cuda" else args.accelerator

@@ -6,14 +6,14 @@ import torch
 @pytest.fixture(scope="session")
 def mnist_train():
     """MNIST's 60,000 training images (float32, (N, 784)) and labels, via ``fetch_mnist`` and the shared cache."""
-    from nndigits.data import load_split
+    from nndigits.learn.mnist import load_split
 
     return load_split(train=True)
 
 
 @pytest.fixture(scope="session")
 def mnist_test():
-    from nndigits.data import load_split
+    from nndigits.learn.mnist import load_split
 
     return load_split(train=False)
 

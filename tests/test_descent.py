@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from nndigits import descent
-from nndigits.network import SigmoidNetwork, one_hot
+from nndigits.studies import descent
+from nndigits.learn.network import SigmoidNetwork, one_hot
 
 
 def bowl_gradient(v):
@@ -58,7 +58,7 @@ def test_bowl_converges_below_two_over_lambda_max_and_diverges_above():
 
 
 def book_net_cost(rows=100):
-    from nndigits.data import load_split
+    from nndigits.learn.mnist import load_split
 
     x, labels = load_split(train=True)
     net = SigmoidNetwork(generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -110,12 +110,12 @@ def test_steepest_descent_beats_random_directions(name, network_cost):
 
 def test_network_cost_fn_matches_the_module(network_cost):
     v, cost = network_cost
-    from nndigits.network import quadratic_cost
+    from nndigits.learn.network import quadratic_cost
 
     assert v.numel() == 784 * 30 + 30 + 30 * 10 + 10
     # moving the flat vector is moving the network's weights
     net = SigmoidNetwork(generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    from nndigits.data import load_split
+    from nndigits.learn.mnist import load_split
 
     x, labels = load_split(train=True)
     x, y = x[:100].double(), one_hot(labels[:100], dtype=torch.float64)

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from nndigits.network import SigmoidNetwork, quadratic_cost, one_hot
-from nndigits.sgd import autograd_step, backprop_step
+from nndigits.learn.network import SigmoidNetwork, quadratic_cost, one_hot
+from nndigits.learn.sgd import autograd_step, backprop_step
 
 
 @pytest.mark.parametrize("sizes", [[784, 30, 10], [784, 10], [784, 50, 20, 10], [3, 1]])

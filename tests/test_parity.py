@@ -17,11 +17,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from nndigits.data import TRAIN_SIZE, Chunks, EpochOrder, MNISTDataModule, load_split
-from nndigits.lit import BookNetwork
-from nndigits.network import SigmoidNetwork, one_hot, quadratic_cost
-from nndigits.scratch import Network
-from nndigits.sgd import backprop_step
+from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule
+from nndigits.learn.mnist import TRAIN_SIZE, load_split
+from nndigits.learn.book import BookNetwork
+from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
+from nndigits.studies.scratch import Network
+from nndigits.learn.sgd import backprop_step
 
 ETA, M, STEPS, CHUNK_STEPS = 3.0, 10, 200, 50
 TOLERANCE = 1e-9

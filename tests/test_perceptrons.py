@@ -9,9 +9,12 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nndigits.perceptrons import (
+from nndigits.studies.perceptrons import (
     Perceptron, PerceptronCircuit, PerceptronNetwork, SigmoidNeuron, cheese_festival, half_adder,
-    main, nand, nand_network,
+    nand, nand_network,
+)
+from nndigits.perceptrons import (
+    main,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,7 +332,7 @@ def test_as_sigmoid_keeps_weights_and_scaled_returns_a_new_network():
 # --- the demo and the figure -----------------------------------------------------------
 
 def test_demo_main_prints_the_tables(capsys):
-    main()
+    assert main([]) == 0
     out = capsys.readouterr().out
     assert "x1 x2 | out\n 0  0 |  1\n 0  1 |  1\n 1  0 |  1\n 1  1 |  0\n" in out
     assert " 1  1 |  0    1   |  0    1" in out  # half adder, both wirings: 1 + 1 = 10

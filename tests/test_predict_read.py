@@ -15,8 +15,10 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image, ImageDraw
 
 from nndigits import predict, read
-from nndigits.checkpoints import load_network
-from nndigits.images import ImageError, load_digit, to_mnist
+from nndigits.studies import lines as synthetic
+from nndigits.use import segment
+from nndigits.learn.checkpoints import load_network
+from nndigits.use.images import ImageError, load_digit, to_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +45,7 @@ def net(checkpoint):
 
 @pytest.fixture(scope="session")
 def mnist_test():
-    from nndigits.data import load_split
+    from nndigits.learn.mnist import load_split
 
     x, y = load_split(train=False)
     return x.numpy(), y.numpy()
@@ -150,7 +152,7 @@ def test_mnist_digits_are_left_almost_unchanged(mnist_test):
 def test_any_blob_fits_the_box(h, w, top, left, dark):
     page = np.zeros((top + h + 7, left + w + 5), np.float32)
     page[top:top + h, left:left + w] = 1.0
-    from nndigits.images import ink_map
+    from nndigits.use.images import ink_map
 
     x = to_mnist(ink_map(1.0 - page if dark else page))
     bh, bw = _bbox(x)
@@ -262,12 +264,12 @@ def test_bad_checkpoints_give_one_line(tmp_path, checkpoint, capsys, module):
 @pytest.mark.parametrize("module", [predict, read], ids=["predict", "read"])
 def test_unreadable_checkpoint_gives_one_line(tmp_path, checkpoint, capsys, monkeypatch, module):
     """An OSError while loading (here: permission denied; as root chmod 000 would not stop us) is one line, exit 1."""
-    import nndigits.checkpoints
+    import nndigits.learn.checkpoints
 
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(nndigits.checkpoints, "load_network", denied)
+    monkeypatch.setattr(nndigits.learn.checkpoints, "load_network", denied)
     image = tmp_path / "good.png"
     _digit_like().save(image)
     assert module.main([str(image), "--checkpoint", str(checkpoint)]) == 1
@@ -322,12 +324,12 @@ def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net
 def test_compose_line_styles(mnist_test):
     x, _ = mnist_test
     rng = np.random.default_rng(0)
-    widths = {style: read.compose_line(x[:5], style, rng).shape[1] for style in read.STYLES}
+    widths = {style: synthetic.compose_line(x[:5], style, rng).shape[1] for style in synthetic.STYLES}
     assert widths["overlap"] < widths["touching"] < widths["gaps"]
-    line = read.compose_line(x[:5], "overlap", rng)
+    line = synthetic.compose_line(x[:5], "overlap", rng)
     assert line.dtype == np.float32 and 0.0 <= line.min() and line.max() <= 1.0
     with pytest.raises(ValueError):
-        read.compose_line(x[:5], "spiral", rng)
+        synthetic.compose_line(x[:5], "spiral", rng)
 
 
 def test_read_composed_lines(net, mnist_test):
@@ -339,7 +341,7 @@ def test_read_composed_lines(net, mnist_test):
         for _ in range(lines):
             idx = rng.choice(len(x), int(rng.integers(3, 6)), replace=False)
             truth = "".join(map(str, y[idx]))
-            got = "".join(str(d.digit) for d in read.read_ink(read.compose_line(x[idx], style, rng), net))
+            got = "".join(str(d.digit) for d in segment.read_ink(synthetic.compose_line(x[idx], style, rng), net))
             exact += got == truth
             correct_len += len(got) == len(truth)
         assert exact / lines >= minimum, (style, exact)
@@ -349,12 +351,12 @@ def test_read_composed_lines(net, mnist_test):
 
 def test_candidates_keep_inputs_and_scoring_fills_activations(net, mnist_test):
     x, _ = mnist_test
-    cand = read.candidates(read.compose_line(x[:3], "gaps", np.random.default_rng(2)))
+    cand = segment.candidates(synthetic.compose_line(x[:3], "gaps", np.random.default_rng(2)))
     k = len(cand.boxes)
     assert k > 0 and cand.inputs.shape == (k, 784) and cand.inputs.dtype == np.float32
     assert cand.activations is None
     inputs = cand.inputs.copy()
-    read.score(cand, net)
+    segment.score(cand, net)
     assert cand.activations.shape == (k, 10) and np.array_equal(cand.inputs, inputs)
     with torch.no_grad():
         expected = net(torch.from_numpy(inputs)).double().numpy()
@@ -365,7 +367,7 @@ def test_to_png_writes_a_whole_png_and_no_temporary(tmp_path):
     ink = np.zeros((20, 30), np.float32)
     ink[5:15, 10:20] = 1.0
     out = tmp_path / "sub" / "ink.png"
-    read.to_png(ink, out, dark_on_light=True)
+    synthetic.to_png(ink, out, dark_on_light=True)
     assert [p.name for p in out.parent.iterdir()] == ["ink.png"]
     pixels = np.asarray(Image.open(out))
     assert pixels.shape == (20, 30) and pixels[0, 0] == 255 and pixels[10, 15] == 0
@@ -376,19 +378,19 @@ def test_neighbour_fragments_at_open_window_edges_are_blanked():
     piece[1:9, 2:9] = 1.0          # the digit's body
     piece[3:6, 10:12] = 0.6        # a neighbour's tip at the right edge, not touching the body
     piece[0, 0] = 0.6              # a speck at the left edge
-    labels, count = read._components(piece > 0)
+    labels, count = segment._components(piece > 0)
     assert count == 3 and len(np.unique(labels[piece > 0])) == 3
-    both = read._drop_side_fragments(piece, True, True)
+    both = segment._drop_side_fragments(piece, True, True)
     assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
-    right = read._drop_side_fragments(piece, False, True)
+    right = segment._drop_side_fragments(piece, False, True)
     assert right[0, 0] == 0.6 and not right[3:6, 10:12].any()
-    assert read._drop_side_fragments(piece, False, False) is piece   # no neighbour: nothing blanked
+    assert segment._drop_side_fragments(piece, False, False) is piece   # no neighbour: nothing blanked
 
 
 def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test, capsys):
     x, y = mnist_test
     idx = [3, 4, 5]
-    path = _save(read.compose_line(x[idx], "gaps", np.random.default_rng(1)) * 1.0, tmp_path / "line.png",
+    path = _save(synthetic.compose_line(x[idx], "gaps", np.random.default_rng(1)) * 1.0, tmp_path / "line.png",
                  dark_on_light=True)
     assert read.main([str(path), "--checkpoint", str(checkpoint)]) == 0
     out = capsys.readouterr().out.strip().split("\n")

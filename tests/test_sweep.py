@@ -9,16 +9,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from nndigits.data import Chunks, EpochOrder
-from nndigits.lit import BookNetwork
-from nndigits.sweep import Config, StackedNetworks, grid, main, summarise, train_group
+from nndigits.learn.datamodule import Chunks, EpochOrder
+from nndigits.learn.book import BookNetwork
+from nndigits.studies.sweep import Config, StackedNetworks, grid, summarise, train_group
+from nndigits.sweep import main
 
 
 class _Data:
     """A stand-in for a set-up MNISTDataModule over a slice of the real MNIST."""
 
     def __init__(self, mnist_train, n_train=2000, n_eval=500):
-        from nndigits.network import one_hot
+        from nndigits.learn.network import one_hot
         x, labels = mnist_train
         self.train = Chunks(x[:n_train], one_hot(labels[:n_train]))
         self.val = Chunks(x[50_000:50_000 + n_eval], labels[50_000:50_000 + n_eval])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nndigits import train
-from nndigits.checkpoints import read_checkpoint
+from nndigits.learn.checkpoints import read_checkpoint
 
 EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / 10000", re.M)
 
@@ -110,8 +110,8 @@ def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
     """Lightning's own ``trainer.test`` on the saved checkpoint gives the accuracy the last Epoch line printed."""
     import pytorch_lightning as pl
 
-    from nndigits.data import MNISTDataModule
-    from nndigits.lit import BookNetwork
+    from nndigits.learn.datamodule import MNISTDataModule
+    from nndigits.learn.book import BookNetwork
 
     logdir, out, lines = two_epochs
     ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from .network import quadratic_cost
+from ..learn.network import quadratic_cost
 
 Cost = Callable[[torch.Tensor], torch.Tensor]
 

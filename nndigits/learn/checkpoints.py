@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from .cli import write_atomic
+from .atomic import write_atomic
 from .network import SigmoidNetwork, check_sizes
 
 DEFAULT_LOGDIR = "runs"  # where ``python -m nndigits.train`` writes unless told otherwise

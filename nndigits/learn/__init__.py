@@ -1,0 +1,1 @@
+"""The network and its training: the sigmoid network, SGD, MNIST, the LightningModule, logs and checkpoints."""

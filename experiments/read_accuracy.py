@@ -17,6 +17,7 @@ digits 50,000-59,999 (the book's validation set), never on the test digits.
 
 ``--examples DIR`` also writes the small example images used in the README.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,15 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
-from nndigits.cli import Parser, positive
+from nndigits.cli import Parser, fail, load_checkpoint_or_fail, positive
 from nndigits.learn.atomic import write_atomic
+from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
 from nndigits.learn.mnist import DataError, load_split
-from nndigits.cli import fail, load_checkpoint_or_fail
 from nndigits.studies.lines import STYLES, compose_line, to_png
 from nndigits.use.segment import read_ink  # noqa: E402
-
 
 PROG = "read_accuracy.py"
 
@@ -84,9 +82,10 @@ def make_examples(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
         idx = np.arange(start, start + n)
         start += n
         line = compose_line(x[idx], style, rng)
-        if style == "gaps":   # three times bigger, to show the reader copes with size
-            line = np.asarray(Image.fromarray(line, mode="F").resize((line.shape[1] * 3, line.shape[0] * 3),
-                                                                      Image.Resampling.BICUBIC)).clip(0, 1)
+        if style == "gaps":  # three times bigger, to show the reader copes with size
+            line = np.asarray(
+                Image.fromarray(line, mode="F").resize((line.shape[1] * 3, line.shape[0] * 3), Image.Resampling.BICUBIC)
+            ).clip(0, 1)
         save(line, f"line_{style}_{''.join(map(str, y[idx]))}.png", dark_on_light=dark)
 
 
@@ -140,11 +139,24 @@ def main(argv=None) -> int:
             fewer += len(reading) < n
             more += len(reading) > n
         seconds = (time.perf_counter() - start) / args.lines
-        rows.append((style, args.lines, digits, exact / args.lines, 1 - edits / digits, oracle / args.lines,
-                     fewer / args.lines, more / args.lines, seconds))
-        print(f"{style:9s} string {exact / args.lines:6.1%}  digit {1 - edits / digits:6.1%}  "
-              f"(oracle string {oracle / args.lines:6.1%}; too few {fewer}, too many {more}; {seconds:.3f} s/line)",
-              flush=True)
+        rows.append(
+            (
+                style,
+                args.lines,
+                digits,
+                exact / args.lines,
+                1 - edits / digits,
+                oracle / args.lines,
+                fewer / args.lines,
+                more / args.lines,
+                seconds,
+            )
+        )
+        print(
+            f"{style:9s} string {exact / args.lines:6.1%}  digit {1 - edits / digits:6.1%}  "
+            f"(oracle string {oracle / args.lines:6.1%}; too few {fewer}, too many {more}; {seconds:.3f} s/line)",
+            flush=True,
+        )
 
     out = Path(args.out)
     lines = [

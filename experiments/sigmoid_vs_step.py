@@ -8,6 +8,7 @@ tends to the step for every z != 0, but stays at exactly 1/2 at z = 0
 
     python experiments/sigmoid_vs_step.py [--out experiments/figures/sigmoid_vs_step.png]
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-
 
 from nndigits.cli import Parser
 from nndigits.learn.atomic import save_figure

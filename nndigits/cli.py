@@ -1,4 +1,5 @@
 """What every ``python -m nndigits.*`` command shares: one-line flag errors and a quiet Lightning."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ class Parser(argparse.ArgumentParser):
 
 def positive(kind, name, minimum, strict=False, maximum=None):
     """An argparse ``type`` accepting numbers >= minimum (> minimum if strict, <= maximum if given), finite, of ``kind``."""
+
     def convert(text):
         try:
             value = kind(text)
@@ -30,6 +32,7 @@ def positive(kind, name, minimum, strict=False, maximum=None):
         if maximum is not None and value > maximum:
             raise argparse.ArgumentTypeError(f"{name} must be at most {maximum}, got {text}")
         return value
+
     return convert
 
 
@@ -37,8 +40,13 @@ def quiet_lightning() -> None:
     """Keep the console to the book's lines: no Lightning banners or tips, no warnings that do not apply."""
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (".*does not have many workers.*", ".*isn't set, so you may run out of memory.*",
-                    ".*LeafSpec.*is deprecated.*", ".*dirpath has changed from.*", ".*have no `val_dataloader`.*"):
+    for message in (
+        ".*does not have many workers.*",
+        ".*isn't set, so you may run out of memory.*",
+        ".*LeafSpec.*is deprecated.*",
+        ".*dirpath has changed from.*",
+        ".*have no `val_dataloader`.*",
+    ):
         warnings.filterwarnings("ignore", message=message)
 
 

@@ -1,4 +1,5 @@
 """``python -m nndigits.data``: fetch MNIST, verify it, and print where it is (see ``learn/mnist.py``)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """``python -m nndigits.perceptrons``: the NAND truth table, the half adder, the cheese festival, sigma(c z)."""
+
 from __future__ import annotations
 
 import itertools
@@ -15,10 +16,12 @@ def _bits(n: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    Parser(prog="python -m nndigits.perceptrons",
-           description="Print the NAND perceptron's truth table, the half adder built from NAND perceptrons, "
-                       "the cheese-festival decision for thresholds 5 and 3, and sigma(c z) against the step "
-                       "(chapter 1, sections 2-3).").parse_args(argv)
+    Parser(
+        prog="python -m nndigits.perceptrons",
+        description="Print the NAND perceptron's truth table, the half adder built from NAND perceptrons, "
+        "the cheese-festival decision for thresholds 5 and 3, and sigma(c z) against the step "
+        "(chapter 1, sections 2-3).",
+    ).parse_args(argv)
     x2 = _bits(2)
     print("NAND perceptron (weights -2, -2; bias 3)")
     print("x1 x2 | out")

@@ -14,27 +14,36 @@ Errors (an unreadable image, a missing or damaged checkpoint) are one line
 ``python -m nndigits.predict: error: ...`` on stderr and a non-zero exit; with
 several images the good ones are still predicted.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
 PROG = "python -m nndigits.predict"
-CONFIDENCE_HELP = ("Confidence is the winning output neuron's activation sigma(z) in (0, 1); the ten output "
-                   "neurons are separate sigmoids, so activations need not sum to 1, and a low winner means "
-                   "no neuron recognises the image. The runner-up is the second most active neuron.")
+CONFIDENCE_HELP = (
+    "Confidence is the winning output neuron's activation sigma(z) in (0, 1); the ten output "
+    "neurons are separate sigmoids, so activations need not sum to 1, and a low winner means "
+    "no neuron recognises the image. The runner-up is the second most active neuron."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .cli import Parser
 
-    p = Parser(prog=PROG, description="Classify images of single handwritten digits with a trained network. "
-                                      + CONFIDENCE_HELP,
-                epilog="Any image format Pillow reads (PNG, JPEG, ...), dark ink on light paper or light on dark; "
-                       "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28).")
+    p = Parser(
+        prog=PROG,
+        description="Classify images of single handwritten digits with a trained network. " + CONFIDENCE_HELP,
+        epilog="Any image format Pillow reads (PNG, JPEG, ...), dark ink on light paper or light on dark; "
+        "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28).",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s), one digit each")
-    p.add_argument("--checkpoint", metavar="CKPT", default=None,
-                   help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="CKPT",
+        default=None,
+        help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
+    )
     p.add_argument("--show", action="store_true", help="also print the 28x28 image the network sees, as text")
     return p
 

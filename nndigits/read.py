@@ -1,4 +1,5 @@
 """``python -m nndigits.read IMAGE``: read a line of handwritten digits (the algorithm: ``use/segment.py``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,21 @@ PROG = "python -m nndigits.read"
 def build_parser() -> argparse.ArgumentParser:
     from .cli import Parser
 
-    p = Parser(prog=PROG, description="Read a horizontal line of handwritten digits: try many ways of cutting "
-                                      "it into digits, score each by how confident the network is about every "
-                                      "piece, keep the best. Prints one line per digit found (its columns and "
-                                      "the winning output activation), then the digits as one string on the "
-                                      "last line.")
+    p = Parser(
+        prog=PROG,
+        description="Read a horizontal line of handwritten digits: try many ways of cutting "
+        "it into digits, score each by how confident the network is about every "
+        "piece, keep the best. Prints one line per digit found (its columns and "
+        "the winning output activation), then the digits as one string on the "
+        "last line.",
+    )
     p.add_argument("image", metavar="IMAGE", help="image file of one line of digits (dark on light or light on dark)")
-    p.add_argument("--checkpoint", metavar="CKPT", default=None,
-                   help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)")
+    p.add_argument(
+        "--checkpoint",
+        metavar="CKPT",
+        default=None,
+        help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
+    )
     return p
 
 

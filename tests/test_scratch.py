@@ -4,6 +4,7 @@ It is the yardstick for the torch code, so it is checked independently: the
 per-example and vectorised updates agree, backprop's gradient matches finite
 differences of the quadratic cost, and a few steps of SGD learn.
 """
+
 import subprocess
 import sys
 
@@ -132,8 +133,16 @@ def test_sgd_learns_a_synthetic_task(vectorised):
     net = Network([8, 6, 3], seed=1)
     before = net.cost(x, y)
     seen = []
-    results = net.SGD(x[:240], y[:240], epochs=10, m=10, eta=3.0, test=(x[240:], labels[240:]),
-                      vectorised=vectorised, callback=lambda e, c: seen.append((e, c)))
+    results = net.SGD(
+        x[:240],
+        y[:240],
+        epochs=10,
+        m=10,
+        eta=3.0,
+        test=(x[240:], labels[240:]),
+        vectorised=vectorised,
+        callback=lambda e, c: seen.append((e, c)),
+    )
     assert len(results) == 10 and seen == list(enumerate(results))
     assert net.cost(x, y) < before / 2
     assert results[-1] >= 55  # of 60
@@ -149,7 +158,7 @@ def test_sgd_uses_the_given_order():
     a.SGD(x, y, epochs=2, m=10, eta=1.0, order=lambda e: orders[e])
     for e in range(2):
         for k in range(0, 35, 10):  # 10, 10, 10, 5
-            rows = orders[e][k:k + 10]
+            rows = orders[e][k : k + 10]
             b.update_mini_batch_vectorised(x[rows], y[rows], 1.0)
     for p, q in zip(a.weights + a.biases, b.weights + b.biases):
         np.testing.assert_array_equal(p, q)

@@ -1,6 +1,6 @@
 """Many networks at once: each one in a sweep is exactly the network a single run trains."""
+
 import json
-import os
 import subprocess
 import sys
 
@@ -9,9 +9,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from nndigits.learn.datamodule import Chunks, EpochOrder
 from nndigits.learn.book import BookNetwork
-from nndigits.studies.sweep import Config, StackedNetworks, grid, summarise, train_group
+from nndigits.learn.datamodule import Chunks, EpochOrder
+from nndigits.studies.sweep import Config, grid, summarise, train_group
 from nndigits.sweep import main
 
 
@@ -20,9 +20,10 @@ class _Data:
 
     def __init__(self, mnist_train, n_train=2000, n_eval=500):
         from nndigits.learn.network import one_hot
+
         x, labels = mnist_train
         self.train = Chunks(x[:n_train], one_hot(labels[:n_train]))
-        self.val = Chunks(x[50_000:50_000 + n_eval], labels[50_000:50_000 + n_eval])
+        self.val = Chunks(x[50_000 : 50_000 + n_eval], labels[50_000 : 50_000 + n_eval])
         self.test = Chunks(x[-n_eval:], labels[-n_eval:])
 
 
@@ -30,11 +31,20 @@ def _single_run(config: Config, data, epochs: int) -> torch.nn.Module:
     """The same configuration trained alone, as ``python -m nndigits.train`` does it: BookNetwork driven by
     pl.Trainer over the DataModule's kind of loader (Chunks + EpochOrder), in float64."""
     model = BookNetwork(config.sizes, config.lr, config.batch_size, config.seed)
-    loader = DataLoader(data.train, batch_size=None,
-                        sampler=EpochOrder(len(data.train), config.batch_size, 20, config.seed))
-    trainer = pl.Trainer(max_epochs=epochs, precision="64-true", accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=0, num_sanity_val_steps=0)
+    loader = DataLoader(
+        data.train, batch_size=None, sampler=EpochOrder(len(data.train), config.batch_size, 20, config.seed)
+    )
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        precision="64-true",
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == epochs * -(-len(data.train) // config.batch_size)
     return model.net
@@ -78,8 +88,10 @@ def test_a_value_given_twice_makes_one_network():
 
 
 def test_summary_counts_stuck_runs():
-    records = [{"hidden": [30], "lr": 3.0, "batch_size": 10, "seed": s, "test_correct": tc}
-               for s, tc in [(1, [9000, 9500]), (2, [8000, 8300]), (3, [9100, 9400])]]
+    records = [
+        {"hidden": [30], "lr": 3.0, "batch_size": 10, "seed": s, "test_correct": tc}
+        for s, tc in [(1, [9000, 9500]), (2, [8000, 8300]), (3, [9100, 9400])]
+    ]
     (row,) = summarise(records)
     assert row["seeds"] == 3 and row["stuck"] == 1
     assert row["best_mean"] == pytest.approx((95 + 83 + 94) / 3)
@@ -88,10 +100,32 @@ def test_summary_counts_stuck_runs():
 
 def test_two_workers_split_the_grid_and_merge(tmp_path):
     """The grid split across two processes, then merged: every configuration once, tables and plots written."""
-    common = ["--lr", "1", "3", "--hidden", "10", "20", "--seeds", "2", "--epochs", "1", "--out", str(tmp_path),
-              "--no-progress", "--threads", "1"]
-    procs = [subprocess.Popen([sys.executable, "-m", "nndigits.sweep", *common, "--worker", f"{i}/2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    common = [
+        "--lr",
+        "1",
+        "3",
+        "--hidden",
+        "10",
+        "20",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nndigits.sweep", *common, "--worker", f"{i}/2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err

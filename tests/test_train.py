@@ -1,4 +1,5 @@
 """``python -m nndigits.train``: flag errors, the real run end to end, resuming, divergence."""
+
 import re
 import subprocess
 import sys
@@ -12,21 +13,24 @@ from nndigits.learn.checkpoints import read_checkpoint
 EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / 10000", re.M)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--lr", "0"], "greater than 0"),
-    (["--lr", "-3"], "greater than 0"),
-    (["--lr", "inf"], "finite"),
-    (["--batch-size", "0"], "at least 1"),
-    (["--hidden", "30", "0"], "at least 1"),
-    (["--epochs", "0"], "at least 1"),
-    (["--seed", "-1"], "at least 0"),
-    (["--seed", str(2**64)], "at most"),
-    (["--accelerator", "tpu"], "invalid choice"),
-    (["--engine", "magic"], "invalid choice"),
-    (["--epochs", "three"], "must be a number"),
-    (["--devices", "2"], "--devices must be 1"),
-    (["--bogus"], "unrecognized arguments"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr", "0"], "greater than 0"),
+        (["--lr", "-3"], "greater than 0"),
+        (["--lr", "inf"], "finite"),
+        (["--batch-size", "0"], "at least 1"),
+        (["--hidden", "30", "0"], "at least 1"),
+        (["--epochs", "0"], "at least 1"),
+        (["--seed", "-1"], "at least 0"),
+        (["--seed", str(2**64)], "at most"),
+        (["--accelerator", "tpu"], "invalid choice"),
+        (["--engine", "magic"], "invalid choice"),
+        (["--epochs", "three"], "must be a number"),
+        (["--devices", "2"], "--devices must be 1"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
 def test_bad_flags_give_one_line_and_exit_2(flags, message, capsys):
     with pytest.raises(SystemExit) if flags[0] != "--devices" else _returns(2):
         code = train.main(flags)
@@ -48,8 +52,9 @@ class _returns:  # main() returns 2 for errors found after parsing
 
 
 def test_bad_flag_from_the_command_line_no_traceback():
-    result = subprocess.run([sys.executable, "-m", "nndigits.train", "--lr", "-1"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "nndigits.train", "--lr", "-1"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
@@ -72,7 +77,9 @@ def two_epochs(tmp_path_factory):
     """The book's network trained for two epochs on the real MNIST (through the real fetch path)."""
     logdir = tmp_path_factory.mktemp("runs")
     capture = pytest.CaptureFixture  # module fixtures cannot use capsys; capture by hand
-    import contextlib, io
+    import contextlib
+    import io
+
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert train.main(["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--logdir", str(logdir)]) == 0
@@ -110,8 +117,8 @@ def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
     """Lightning's own ``trainer.test`` on the saved checkpoint gives the accuracy the last Epoch line printed."""
     import pytorch_lightning as pl
 
-    from nndigits.learn.datamodule import MNISTDataModule
     from nndigits.learn.book import BookNetwork
+    from nndigits.learn.datamodule import MNISTDataModule
 
     logdir, out, lines = two_epochs
     ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
@@ -150,9 +157,24 @@ def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsy
 
 
 def test_divergence_is_reported_not_a_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "nndigits.train", "--lr", "1e39", "--epochs", "2",
-                             "--logdir", str(tmp_path), "--accelerator", "cpu"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nndigits.train",
+            "--lr",
+            "1e39",
+            "--epochs",
+            "2",
+            "--logdir",
+            str(tmp_path),
+            "--accelerator",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "became NaN or infinite in epoch 0" in result.stderr and "smaller learning rate" in result.stderr

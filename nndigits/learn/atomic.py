@@ -1,4 +1,5 @@
 """Atomic file writing: a file appears under its name only when it is whole."""
+
 from __future__ import annotations
 
 import io

@@ -8,10 +8,11 @@ optimization -- so Lightning's per-batch bookkeeping is paid once per chunk
 instead of once per mini-batch of 10 images.  The algorithm is unchanged:
 the same mini-batches in the same order, one update each (eq. 20-21).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -33,8 +34,14 @@ class BookNetwork(pl.LightningModule):
     ``seed`` alone.
     """
 
-    def __init__(self, sizes: Sequence[int] = BOOK_SIZES, lr: float = 3.0, batch_size: int = 10,
-                 seed: int = 0, engine: str = "backprop"):
+    def __init__(
+        self,
+        sizes: Sequence[int] = BOOK_SIZES,
+        lr: float = 3.0,
+        batch_size: int = 10,
+        seed: int = 0,
+        engine: str = "backprop",
+    ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"learning rate eta must be a positive number, got {lr}")
@@ -72,8 +79,14 @@ class BookNetwork(pl.LightningModule):
         else:
             optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
             for start in range(0, len(x), m):
-                autograd_step(self.net, optimizer, x[start:start + m], y[start:start + m],
-                              errors[start:start + m], backward=self.manual_backward)
+                autograd_step(
+                    self.net,
+                    optimizer,
+                    x[start : start + m],
+                    y[start : start + m],
+                    errors[start : start + m],
+                    backward=self.manual_backward,
+                )
         # sum over the chunk of C_x = ||y - a||^2 / 2, each taken just before its own update
         self._train_sum += errors.detach().square().sum() / 2
         self._train_count += len(x)
@@ -85,8 +98,10 @@ class BookNetwork(pl.LightningModule):
         if torch.isfinite(self._train_sum) and torch.isfinite(weights).all():
             return
         what = "training cost" if not torch.isfinite(self._train_sum) else "weights"
-        raise TrainingDiverged(f"the {what} became NaN or infinite in epoch {self.current_epoch}; "
-                               f"try a smaller learning rate than eta = {self.lr:g}")
+        raise TrainingDiverged(
+            f"the {what} became NaN or infinite in epoch {self.current_epoch}; "
+            f"try a smaller learning rate than eta = {self.lr:g}"
+        )
 
     def _count_sgd_steps(self, steps: int) -> None:
         """Advance ``trainer.global_step`` by the SGD steps the backprop engine took without an optimizer.
@@ -142,8 +157,10 @@ class BookNetwork(pl.LightningModule):
             metrics["train/cost"] = float(self._train_sum) / self._train_count
         metrics["epoch"] = self.current_epoch
         self.history.append(metrics)
-        self.log_dict({k: float(v) for k, v in metrics.items() if k.endswith(("accuracy", "cost"))}
-                      | {"step": float(self.current_epoch)})  # x-axis in TensorBoard: the epoch
+        self.log_dict(
+            {k: float(v) for k, v in metrics.items() if k.endswith(("accuracy", "cost"))}
+            | {"step": float(self.current_epoch)}
+        )  # x-axis in TensorBoard: the epoch
         self.print(format_epoch(metrics))
 
 

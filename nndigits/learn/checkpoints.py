@@ -6,6 +6,7 @@ complete, so an interrupted run never leaves a half-written checkpoint.
 Reading uses ``torch.load(weights_only=True)``: a checkpoint is data, and
 loading one never runs code from the file.
 """
+
 from __future__ import annotations
 
 import io
@@ -75,6 +76,8 @@ def newest_checkpoint(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> Path:
     """The most recently written ``.ckpt`` under ``logdir``, or ``CheckpointError`` saying how to make one."""
     found = [p for p in Path(logdir).glob("**/*.ckpt") if p.is_file()]
     if not found:
-        raise CheckpointError(f"no checkpoint under {logdir}/; train one first with `python -m nndigits.train` "
-                              "(or pass --checkpoint PATH)")
+        raise CheckpointError(
+            f"no checkpoint under {logdir}/; train one first with `python -m nndigits.train` "
+            "(or pass --checkpoint PATH)"
+        )
     return max(found, key=lambda p: p.stat().st_mtime)

@@ -21,6 +21,7 @@ the validation pass Lightning already makes are kept by a forward hook, and the
 images are drawn with PIL, not matplotlib.  ``images=False`` (``--no-images``)
 keeps only the scalars and hyperparameters.  ``seconds`` is the time spent here.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,18 +36,22 @@ from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
 
-LAYOUT = {"nndigits": {
-    "accuracy (validation, test)": ["Multiline", ["val/accuracy", "test/accuracy"]],
-    "cost (training, validation, test)": ["Multiline", ["train/cost", "val/cost", "test/cost"]],
-    "learning rate eta": ["Multiline", ["train/lr"]],
-}}
+LAYOUT = {
+    "nndigits": {
+        "accuracy (validation, test)": ["Multiline", ["val/accuracy", "test/accuracy"]],
+        "cost (training, validation, test)": ["Multiline", ["train/cost", "val/cost", "test/cost"]],
+        "learning rate eta": ["Multiline", ["train/lr"]],
+    }
+}
 SPLITS = {0: "val", 1: "test"}  # the order of BookNetwork's validation dataloaders
 FONT = ImageFont.load_default(size=11)
 
 
 def confusion_matrix(labels: torch.Tensor, predicted: torch.Tensor, classes: int = 10) -> torch.Tensor:
     """``counts[i, j]``: how many digits ``i`` the network called ``j`` (rows truth, columns prediction)."""
-    return torch.bincount(labels.long() * classes + predicted.long(), minlength=classes * classes).reshape(classes, classes)
+    return torch.bincount(labels.long() * classes + predicted.long(), minlength=classes * classes).reshape(
+        classes, classes
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -63,9 +68,9 @@ def tiles(pictures: np.ndarray, captions: list[str], columns: int = 10, scale: i
     top, pad = 14, 2  # caption strip above each picture, white margin around it
     rows, columns = max(1, -(-n // columns)), max(1, min(n, columns))
     cells = np.full((rows * columns, top + h * scale + pad, w * scale + 2 * pad, *channels), 255, np.uint8)
-    cells[:n, top:top + h * scale, pad:pad + w * scale] = pictures.repeat(scale, axis=1).repeat(scale, axis=2)
+    cells[:n, top : top + h * scale, pad : pad + w * scale] = pictures.repeat(scale, axis=1).repeat(scale, axis=2)
     for cell, text in zip(cells, captions):
-        cell[:top, pad:pad + w * scale] = caption(text, w * scale, top, "RGB" if channels else "L")
+        cell[:top, pad : pad + w * scale] = caption(text, w * scale, top, "RGB" if channels else "L")
     cell_h, cell_w = cells.shape[1:3]
     grid = cells.reshape(rows, columns, cell_h, cell_w, *channels).swapaxes(1, 2)
     return grid.reshape(rows * cell_h, columns * cell_w, *channels)
@@ -119,8 +124,12 @@ def add_png(writer, tag: str, picture: np.ndarray, step: int) -> None:
     """``writer.add_image``, but a grey picture stays one channel and PNG compression is light: 3-5x faster."""
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, format="PNG", compress_level=1)
-    image = Summary.Image(height=picture.shape[0], width=picture.shape[1], colorspace=1 if picture.ndim == 2 else 3,
-                          encoded_image_string=buffer.getvalue())
+    image = Summary.Image(
+        height=picture.shape[0],
+        width=picture.shape[1],
+        colorspace=1 if picture.ndim == 2 else 3,
+        encoded_image_string=buffer.getvalue(),
+    )
     writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
@@ -233,7 +242,9 @@ class Dashboards(pl.Callback):
             x, labels, a = _joined(self._outputs["test"])
             predicted = a.argmax(dim=1)
             add_png(writer, "test/mistakes (true as predicted)", mistakes_image(x, labels, predicted), epoch)
-            add_png(writer, "test/confusion_matrix", confusion_image(confusion_matrix(labels, predicted, a.shape[1])), epoch)
+            add_png(
+                writer, "test/confusion_matrix", confusion_image(confusion_matrix(labels, predicted, a.shape[1])), epoch
+            )
 
     # --- at the end: the run's hyperparameters and how well it did, for the HParams tab ---
     def on_train_end(self, trainer, pl_module) -> None:
@@ -241,8 +252,17 @@ class Dashboards(pl.Callback):
         if self.logger is None or not history:
             return
         hp = dict(getattr(pl_module, "hparams", {}))
-        params = {"sizes": "-".join(map(str, hp.get("sizes", []))), "eta": hp.get("lr"), "m": hp.get("batch_size"),
-                  "epochs": trainer.max_epochs, "seed": hp.get("seed"), "engine": hp.get("engine")}
-        metrics = {f"hparams/best_{split}_accuracy": max(h[f"{split}/accuracy"] for h in history)
-                   for split in ("val", "test") if f"{split}/accuracy" in history[0]}
+        params = {
+            "sizes": "-".join(map(str, hp.get("sizes", []))),
+            "eta": hp.get("lr"),
+            "m": hp.get("batch_size"),
+            "epochs": trainer.max_epochs,
+            "seed": hp.get("seed"),
+            "engine": hp.get("engine"),
+        }
+        metrics = {
+            f"hparams/best_{split}_accuracy": max(h[f"{split}/accuracy"] for h in history)
+            for split in ("val", "test")
+            if f"{split}/accuracy" in history[0]
+        }
         self.logger.log_hyperparams({k: v for k, v in params.items() if v is not None}, metrics=metrics)

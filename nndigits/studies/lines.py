@@ -1,4 +1,5 @@
 """Synthetic lines of MNIST digits (gaps, touching, overlapping, different sizes) to test reading on."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,13 @@ def compose_line(digits: np.ndarray, style: str, rng: np.random.Generator, margi
             size = max(8, round(28 * s))
             d = np.clip(np.asarray(Image.fromarray(d, mode="F").resize((size, size), Image.Resampling.LANCZOS)), 0, 1)
         cols = np.flatnonzero(d.max(axis=0) > 0)
-        pieces.append(d[:, cols[0]:cols[-1] + 1] if len(cols) else d)
-    gap = {"gaps": lambda: rng.integers(2, 13), "touching": lambda: 0,
-           "overlap": lambda: -rng.integers(1, 5), "sizes": lambda: rng.integers(1, 7)}[style]
+        pieces.append(d[:, cols[0] : cols[-1] + 1] if len(cols) else d)
+    gap = {
+        "gaps": lambda: rng.integers(2, 13),
+        "touching": lambda: 0,
+        "overlap": lambda: -rng.integers(1, 5),
+        "sizes": lambda: rng.integers(1, 7),
+    }[style]
     lefts, x = [], 0
     for i, p in enumerate(pieces):
         if i:
@@ -44,7 +49,7 @@ def compose_line(digits: np.ndarray, style: str, rng: np.random.Generator, margi
     canvas = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.float32)
     for left, p in zip(lefts, pieces):
         top = margin + (height - p.shape[0]) - 2 - (int(rng.integers(-2, 3)) if style == "sizes" else 0)
-        region = canvas[top:top + p.shape[0], margin + left:margin + left + p.shape[1]]
+        region = canvas[top : top + p.shape[0], margin + left : margin + left + p.shape[1]]
         np.maximum(region, p, out=region)
     return canvas
 

@@ -13,10 +13,11 @@ makes the chapter's examples runnable and exact:
 
 ``python -m nndigits.perceptrons`` prints the truth tables and decisions (``nndigits/perceptrons.py``).
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -44,8 +45,10 @@ class _Neuron(nn.Module):
         w = _float_tensor(weights, dtype)
         b = _float_tensor(bias, w.dtype)
         if w.dim() not in (1, 2) or b.shape != w.shape[:-1]:
-            raise ValueError(f"need weights (n,) with a scalar bias, or (m, n) with bias (m,); "
-                             f"got weights {tuple(w.shape)} and bias {tuple(b.shape)}")
+            raise ValueError(
+                f"need weights (n,) with a scalar bias, or (m, n) with bias (m,); "
+                f"got weights {tuple(w.shape)} and bias {tuple(b.shape)}"
+            )
         self._store(w, b)
 
     def _store(self, w: torch.Tensor, b: torch.Tensor) -> None:
@@ -131,6 +134,7 @@ def nand() -> Perceptron:
 
 # --- Networks of perceptrons wired like circuits ------------------------------------
 
+
 class PerceptronCircuit(nn.Module):
     """Perceptrons wired as a circuit, evaluated in order (each unit reads only earlier wires).
 
@@ -156,8 +160,9 @@ class PerceptronCircuit(nn.Module):
         self.outputs = [int(o) for o in outputs]
         if not all(0 <= o < n_inputs + len(self.units) for o in self.outputs):
             raise ValueError(f"outputs {self.outputs} name wires that do not exist")
-        self.output_names = list(output_names or (["out"] if len(self.outputs) == 1 else
-                                                  [f"out{i + 1}" for i in range(len(self.outputs))]))
+        self.output_names = list(
+            output_names or (["out"] if len(self.outputs) == 1 else [f"out{i + 1}" for i in range(len(self.outputs))])
+        )
 
     @classmethod
     def of_nands(cls, n_inputs: int, gates: Sequence[tuple[int, int]], outputs, output_names=None):
@@ -218,7 +223,7 @@ def half_adder(merged: bool = False) -> PerceptronCircuit:
         ((0, 2), [-2.0, -2.0], 3.0),  # g2 = NAND(x1, g1)
         ((2, 1), [-2.0, -2.0], 3.0),  # g3 = NAND(g1, x2)
         ((3, 4), [-2.0, -2.0], 3.0),  # g4 = NAND(g2, g3) = x1 XOR x2: the sum bit
-        carry,                        # g5 = NAND(g1, g1) = x1 AND x2: the carry bit
+        carry,  # g5 = NAND(g1, g1) = x1 AND x2: the carry bit
     ]
     return PerceptronCircuit(2, units, outputs=[5, 6], output_names=["sum", "carry"])
 
@@ -248,21 +253,21 @@ class _NandBuilder:
 
     def nand(self, a, b):
         if _ZERO in (a, b):
-            return _ONE                            # NAND(0, y) = 1
+            return _ONE  # NAND(0, y) = 1
         if a == _ONE:
             a, b = b, a
         if b == _ONE:
             if a == _ONE:
-                return _ZERO                       # NAND(1, 1) = 0
-            b = a                                  # NAND(y, 1) = NOT y = NAND(y, y)
+                return _ZERO  # NAND(1, 1) = 0
+            b = a  # NAND(y, 1) = NOT y = NAND(y, y)
         if a == b and a in self.negation_of:
-            return self.negation_of[a]             # NOT NOT y = y
+            return self.negation_of[a]  # NOT NOT y = y
         if self.negation_of.get(a, -1) == b or self.negation_of.get(b, -1) == a:
-            return _ONE                            # NAND(y, NOT y) = 1
+            return _ONE  # NAND(y, NOT y) = 1
         return self.gate(a, b)
 
     def not_(self, a):
-        return self.nand(a, a)                     # NOT y = NAND(y, y)
+        return self.nand(a, a)  # NOT y = NAND(y, y)
 
     def constant(self, wire):
         """A real wire for a constant output: 1 = NAND(x1, NOT x1), 0 = NOT 1."""
@@ -334,16 +339,16 @@ def nand_network(fn: Callable[..., int], n_inputs: int) -> PerceptronCircuit:
         t0, t1 = table[:half], table[half:]  # f with x = 0, f with x = 1
         x = n_inputs - (len(table).bit_length() - 1)  # the input this level splits on
         if t0 == t1:
-            wire = build(t0)                                      # f does not depend on x
+            wire = build(t0)  # f does not depend on x
         elif not any(t0):
-            wire = b.not_(b.nand(x, build(t1)))                   # f = x AND f1
+            wire = b.not_(b.nand(x, build(t1)))  # f = x AND f1
         elif all(t0):
-            wire = b.nand(x, build(complement(t1)))               # f = NOT x OR f1
+            wire = b.nand(x, build(complement(t1)))  # f = NOT x OR f1
         elif not any(t1):
-            wire = b.not_(b.nand(b.not_(x), build(t0)))           # f = NOT x AND f0
+            wire = b.not_(b.nand(b.not_(x), build(t0)))  # f = NOT x AND f0
         elif all(t1):
-            wire = b.nand(b.not_(x), build(complement(t0)))       # f = x OR f0
-        else:                                                     # f = x f1 + (NOT x) f0
+            wire = b.nand(b.not_(x), build(complement(t0)))  # f = x OR f0
+        else:  # f = x f1 + (NOT x) f0
             wire = b.nand(b.nand(x, build(t1)), b.nand(b.not_(x), build(t0)))
         built[table] = wire
         return wire
@@ -354,6 +359,7 @@ def nand_network(fn: Callable[..., int], n_inputs: int) -> PerceptronCircuit:
 
 
 # --- Layered networks, for the exercises on sigmoid neurons simulating perceptrons ---
+
 
 class PerceptronNetwork(nn.Module):
     """Layers of neurons, layer l given by a weight matrix (m_l, m_{l-1}) and biases (m_l,).
@@ -373,8 +379,9 @@ class PerceptronNetwork(nn.Module):
       with z = 0 outputs sigma(0) = 1/2 for every c, and the limit differs.
     """
 
-    def __init__(self, weights: Sequence, biases: Sequence, neuron: type[_Neuron] = Perceptron,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self, weights: Sequence, biases: Sequence, neuron: type[_Neuron] = Perceptron, dtype: torch.dtype | None = None
+    ):
         super().__init__()
         if len(weights) != len(biases) or not weights:
             raise ValueError("need one bias vector per weight matrix, and at least one layer")
@@ -382,27 +389,33 @@ class PerceptronNetwork(nn.Module):
         self.layers = nn.ModuleList(neuron(w, b, dtype) for w, b in zip(weights, biases))
         for prev, layer in zip(self.layers, self.layers[1:]):
             if layer.weight.dim() != 2 or layer.n_inputs != prev.weight.shape[0]:
-                raise ValueError("layer sizes do not chain: each matrix needs as many columns as "
-                                 "the layer before has neurons")
+                raise ValueError(
+                    "layer sizes do not chain: each matrix needs as many columns as the layer before has neurons"
+                )
 
     @classmethod
-    def random(cls, sizes: Sequence[int], generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float64) -> "PerceptronNetwork":
+    def random(
+        cls, sizes: Sequence[int], generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+    ) -> PerceptronNetwork:
         """Weights and biases drawn from N(0, 1), as the book starts its networks."""
         shapes = list(zip(sizes[1:], sizes[:-1]))
-        return cls([torch.randn(m, n, generator=generator, dtype=dtype) for m, n in shapes],
-                   [torch.randn(m, generator=generator, dtype=dtype) for m, _ in shapes])
+        return cls(
+            [torch.randn(m, n, generator=generator, dtype=dtype) for m, n in shapes],
+            [torch.randn(m, generator=generator, dtype=dtype) for m, _ in shapes],
+        )
 
-    def _rebuild(self, c: float = 1.0, neuron: type[_Neuron] | None = None) -> "PerceptronNetwork":
-        return PerceptronNetwork([c * layer.weight.detach() for layer in self.layers],
-                                 [c * layer.bias.detach() for layer in self.layers],
-                                 neuron or self.neuron)
+    def _rebuild(self, c: float = 1.0, neuron: type[_Neuron] | None = None) -> PerceptronNetwork:
+        return PerceptronNetwork(
+            [c * layer.weight.detach() for layer in self.layers],
+            [c * layer.bias.detach() for layer in self.layers],
+            neuron or self.neuron,
+        )
 
-    def scaled(self, c: float) -> "PerceptronNetwork":
+    def scaled(self, c: float) -> PerceptronNetwork:
         """The same network with every weight and bias multiplied by c."""
         return self._rebuild(c=c)
 
-    def as_sigmoid(self) -> "PerceptronNetwork":
+    def as_sigmoid(self) -> PerceptronNetwork:
         """The same weights and biases, every neuron a sigmoid neuron."""
         return self._rebuild(neuron=SigmoidNeuron)
 

@@ -16,9 +16,10 @@ Two conventions differ from the book, to make comparing with torch easy:
 Everything is float64, so that differences from torch (also run in float64)
 measure disagreements in the algorithm, not rounding.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -57,8 +58,10 @@ class Network:
         self.weights = [np.array(w, dtype=np.float64) for w in weights]
         self.biases = [np.array(b, dtype=np.float64) for b in biases]
         if [w.shape for w in self.weights] != shapes or [b.shape for b in self.biases] != [(o,) for o, _ in shapes]:
-            raise ValueError(f"weights/biases do not fit sizes {self.sizes}: got "
-                             f"{[w.shape for w in self.weights]} and {[b.shape for b in self.biases]}")
+            raise ValueError(
+                f"weights/biases do not fit sizes {self.sizes}: got "
+                f"{[w.shape for w in self.weights]} and {[b.shape for b in self.biases]}"
+            )
 
     def feedforward(self, x):
         """Output activations for a batch of inputs x (N, in) -> (N, out): a' = sigma(w a + b), layer by layer (eq. 3-4)."""
@@ -147,9 +150,18 @@ class Network:
         """How many inputs the network classifies right; its answer is the most active output neuron."""
         return int(np.sum(np.argmax(self.feedforward(x), axis=1) == np.asarray(labels)))
 
-    def SGD(self, x_train, y_train, epochs: int, m: int, eta: float, test=None,
-            order: Callable[[int], np.ndarray] | None = None, vectorised: bool = True,
-            callback: Callable[[int, int | None], None] | None = None) -> list:
+    def SGD(
+        self,
+        x_train,
+        y_train,
+        epochs: int,
+        m: int,
+        eta: float,
+        test=None,
+        order: Callable[[int], np.ndarray] | None = None,
+        vectorised: bool = True,
+        callback: Callable[[int, int | None], None] | None = None,
+    ) -> list:
         """Train by mini-batch stochastic gradient descent; return the test-set correct count after each epoch.
 
         Each epoch visits the training set in a new random order, cut into
@@ -168,7 +180,7 @@ class Network:
         for epoch in range(epochs):
             index = np.asarray(order(epoch)) if order is not None else self.rng.permutation(n)
             for k in range(0, len(index), m):
-                batch = index[k:k + m]
+                batch = index[k : k + m]
                 step(x_train[batch], y_train[batch], eta)
             correct = self.evaluate(*test) if test is not None else None
             results.append(correct)

@@ -1,4 +1,5 @@
 """Classifying digits with a trained network: the winning output neuron and the runner-up."""
+
 from __future__ import annotations
 
 import torch

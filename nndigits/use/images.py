@@ -17,6 +17,7 @@ Files are opened defensively: the pixel count is checked from the header
 and every problem -- missing, empty, not an image, too big, damaged, blank --
 is an ``ImageError`` whose one-line message names the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,14 +27,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 50_000_000   # 50 megapixels: far more than any photo of a digit needs
-BOX = 20                  # MNIST: the ink fits a 20x20 box ...
-FRAME = 28                # ... inside a 28x28 frame ...
-CENTRE = 14               # ... with its centre of mass at index (14, 14)
-MIN_CONTRAST = 0.08       # ink must differ from the paper by this much (of full scale) to count
-INK_THRESHOLD = 0.2       # pixels above this fraction of the strongest ink define the bounding box
-NOISE_FLOOR = 0.05        # ink below this fraction is set to 0 (paper texture, JPEG noise)
-MIN_STROKE = 1.6          # thinnest stroke, in pixels of the 20x20 box, before thin lines are thickened
+MAX_PIXELS = 50_000_000  # 50 megapixels: far more than any photo of a digit needs
+BOX = 20  # MNIST: the ink fits a 20x20 box ...
+FRAME = 28  # ... inside a 28x28 frame ...
+CENTRE = 14  # ... with its centre of mass at index (14, 14)
+MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of full scale) to count
+INK_THRESHOLD = 0.2  # pixels above this fraction of the strongest ink define the bounding box
+NOISE_FLOOR = 0.05  # ink below this fraction is set to 0 (paper texture, JPEG noise)
+MIN_STROKE = 1.6  # thinnest stroke, in pixels of the 20x20 box, before thin lines are thickened
 
 
 class ImageError(Exception):
@@ -62,14 +63,16 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
         with warnings.catch_warnings():
             # PIL warns (then errors) about decompression bombs by its own global limit; either is fatal here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)   # reads the header only
+            img = Image.open(path)  # reads the header only
             width, height = img.size
             if width < 1 or height < 1:
                 raise ImageError(f"{path}: the image has no pixels ({width}x{height})")
             if width * height > max_pixels:
-                raise ImageError(f"{path}: the image is {width}x{height} = {width * height / 1e6:.0f} megapixels, "
-                                 f"over the limit of {max_pixels / 1e6:.0f} (a decompression bomb?)")
-            img.load()               # now decode, knowing the size is sane
+                raise ImageError(
+                    f"{path}: the image is {width}x{height} = {width * height / 1e6:.0f} megapixels, "
+                    f"over the limit of {max_pixels / 1e6:.0f} (a decompression bomb?)"
+                )
+            img.load()  # now decode, knowing the size is sane
             img = ImageOps.exif_transpose(img)
     except ImageError:
         raise
@@ -81,8 +84,9 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
         raise ImageError(f"{path}: permission denied") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
         # truncated data, bad chunks, oversized text chunks, ...
-        raise ImageError(f"{path}: the image is damaged or unsupported ({_one_line(error) or type(error).__name__})") \
-            from None
+        raise ImageError(
+            f"{path}: the image is damaged or unsupported ({_one_line(error) or type(error).__name__})"
+        ) from None
     return img
 
 
@@ -119,7 +123,7 @@ def ink_map(gray: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: the image has non-finite pixel values")
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     paper = float(np.median(border))
-    if abs(paper - 0.5) < 0.1:          # border undecided: the whole image's median is the paper
+    if abs(paper - 0.5) < 0.1:  # border undecided: the whole image's median is the paper
         paper = float(np.median(gray))
     ink = 1.0 - gray if paper > 0.5 else gray
     paper = 1.0 - paper if paper > 0.5 else paper
@@ -155,7 +159,7 @@ def _stroke_width(mask: np.ndarray) -> float:
     if area == 0:
         return 0.0
     padded = np.pad(mask, 1)
-    edges = (np.count_nonzero(padded[1:, :] != padded[:-1, :]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
+    edges = np.count_nonzero(padded[1:, :] != padded[:-1, :]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
     return 2.0 * area / max(edges, 1)  # edges counts both sides of each stroke, in unit steps
 
 
@@ -182,7 +186,7 @@ def to_mnist(ink: np.ndarray, name: str = "image") -> np.ndarray:
         pooled = padded.reshape(ph // block, block, pw // block, block).max(axis=(1, 3))
         grow = int(np.ceil(MIN_STROKE / (scale * block) - max(1.0, width / block)))
         if grow >= 1:
-            size = grow + 1 if grow % 2 == 0 else grow + 2   # odd, and at least grow + 1
+            size = grow + 1 if grow % 2 == 0 else grow + 2  # odd, and at least grow + 1
             pooled = np.asarray(Image.fromarray(np.pad(pooled, size), mode="F").filter(ImageFilter.MaxFilter(size)))
         top, bottom, left, right = ink_box(pooled)
         crop = pooled[top:bottom, left:right]
@@ -190,7 +194,8 @@ def to_mnist(ink: np.ndarray, name: str = "image") -> np.ndarray:
         scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     small = Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(
-        (new_w, new_h), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR)
+        (new_w, new_h), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    )
     small = np.clip(np.asarray(small, dtype=np.float32), 0.0, None)
     peak = float(small.max())
     if peak <= 0:
@@ -203,7 +208,7 @@ def to_mnist(ink: np.ndarray, name: str = "image") -> np.ndarray:
     y0 = min(max(int(round(CENTRE - cy)), 0), FRAME - new_h)
     x0 = min(max(int(round(CENTRE - cx)), 0), FRAME - new_w)
     out = np.zeros((FRAME, FRAME), dtype=np.float32)
-    out[y0:y0 + new_h, x0:x0 + new_w] = small
+    out[y0 : y0 + new_h, x0 : x0 + new_w] = small
     return out.reshape(-1)
 
 

@@ -38,6 +38,7 @@ reading; the last line of the output is the string.
 overlapping (pixel max of overlapping strokes) or in different sizes; see
 ``experiments/read_accuracy.py``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,57 +47,59 @@ import numpy as np
 
 from .images import INK_THRESHOLD, ImageError, ink_box, to_mnist
 
-MAX_LINE_HEIGHT = 48   # lines taller than this are scaled down first: the cuts need no finer grid
+MAX_LINE_HEIGHT = 48  # lines taller than this are scaled down first: the cuts need no finer grid
 STYLES = ("gaps", "touching", "overlap", "sizes")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Params:
     """The knobs of the segmentation score (tuned on lines of MNIST *training* digits)."""
-    step_per_height: float = 1 / 14   # spacing of candidate cuts inside ink, as a fraction of line height
-    max_width: float = 1.5            # widest segment, in line heights
-    share_weight: float = 2.0         # weight of -log(winner's activation / sum of activations)
-    activation_weight: float = 2.0    # weight of -log(winner's activation)
-    digit_cost: float = 0.0           # fixed cost of each digit
-    cut_cost: float = 4.0             # cost per line-height of ink a cut goes through
-    aspect_limit: float = 0.9         # segments wider than this x their own height pay ...
-    aspect_cost: float = 4.0          # ... this much per unit of excess
-    short_limit: float = 0.6          # segments shorter than this x the line height pay ...
-    short_cost: float = 24.0          # ... this much per unit of shortfall
-    narrow_limit: float = 0.2         # segments narrower than this x the line height pay ...
-    narrow_cost: float = 10.0         # ... this much per unit of shortfall
-    wide_limit: float = 0.9           # segments wider than this x the line height pay ...
-    wide_cost: float = 4.0            # ... this much per unit of excess
-    gap_cost: float = 40.0            # cost per line-height of blank columns inside a segment
-    max_overlap: float = 0.15         # how far (line heights) a segment may start before the last one ended
-    overlap_cost: float = 6.0         # cost per line-height of such overlap
-    overlap_cut: float = 0.5          # factor on the two boundary cuts' ink cost where segments overlap
-    clean: bool = True                # blank a neighbour's fragments at a window's edges (_drop_side_fragments)
+
+    step_per_height: float = 1 / 14  # spacing of candidate cuts inside ink, as a fraction of line height
+    max_width: float = 1.5  # widest segment, in line heights
+    share_weight: float = 2.0  # weight of -log(winner's activation / sum of activations)
+    activation_weight: float = 2.0  # weight of -log(winner's activation)
+    digit_cost: float = 0.0  # fixed cost of each digit
+    cut_cost: float = 4.0  # cost per line-height of ink a cut goes through
+    aspect_limit: float = 0.9  # segments wider than this x their own height pay ...
+    aspect_cost: float = 4.0  # ... this much per unit of excess
+    short_limit: float = 0.6  # segments shorter than this x the line height pay ...
+    short_cost: float = 24.0  # ... this much per unit of shortfall
+    narrow_limit: float = 0.2  # segments narrower than this x the line height pay ...
+    narrow_cost: float = 10.0  # ... this much per unit of shortfall
+    wide_limit: float = 0.9  # segments wider than this x the line height pay ...
+    wide_cost: float = 4.0  # ... this much per unit of excess
+    gap_cost: float = 40.0  # cost per line-height of blank columns inside a segment
+    max_overlap: float = 0.15  # how far (line heights) a segment may start before the last one ended
+    overlap_cost: float = 6.0  # cost per line-height of such overlap
+    overlap_cut: float = 0.5  # factor on the two boundary cuts' ink cost where segments overlap
+    clean: bool = True  # blank a neighbour's fragments at a window's edges (_drop_side_fragments)
 
 
 @dataclass
 class Digit:
     digit: int
-    confidence: float          # the winner's output activation, as in predict
-    left: int                  # columns of the input image, half-open
+    confidence: float  # the winner's output activation, as in predict
+    left: int  # columns of the input image, half-open
     right: int
 
 
 @dataclass
 class Candidates:
     """Everything the DP needs about one line: cut positions, segments, and the network's outputs."""
-    line: np.ndarray                    # the line's ink, cropped (and maybe scaled), white on black
-    height: int                         # its height (rows)
-    scale: float                        # input columns per line column
-    offset: int                         # input column of line column 0
-    nodes: list[int]                    # candidate cut positions (line columns), sorted
-    cut_ink: np.ndarray                 # ink a cut at each position goes through, per line height
-    blank: np.ndarray                   # (len(nodes)-1,) True where the stretch between nodes is blank
+
+    line: np.ndarray  # the line's ink, cropped (and maybe scaled), white on black
+    height: int  # its height (rows)
+    scale: float  # input columns per line column
+    offset: int  # input column of line column 0
+    nodes: list[int]  # candidate cut positions (line columns), sorted
+    cut_ink: np.ndarray  # ink a cut at each position goes through, per line height
+    blank: np.ndarray  # (len(nodes)-1,) True where the stretch between nodes is blank
     edges: list[tuple[int, int, int]] = field(default_factory=list)  # (node i, node j, segment index)
-    boxes: list[tuple[int, int]] = field(default_factory=list)       # segment ink extent (lo, hi), line columns
-    shape: np.ndarray | None = None     # (K, 4): width / line height, width / own height, own height / line height,
-                                        #         blank columns inside / line height
-    inputs: np.ndarray | None = None       # (K, 784) float32: each segment as the network sees it (28x28, flat)
+    boxes: list[tuple[int, int]] = field(default_factory=list)  # segment ink extent (lo, hi), line columns
+    shape: np.ndarray | None = None  # (K, 4): width / line height, width / own height, own height / line height,
+    #         blank columns inside / line height
+    inputs: np.ndarray | None = None  # (K, 784) float32: each segment as the network sees it (28x28, flat)
     activations: np.ndarray | None = None  # (K, 10) float64: the network's outputs for ``inputs``, set by ``score``
 
 
@@ -113,8 +116,11 @@ def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
     if line.shape[0] > MAX_LINE_HEIGHT:
         scale = line.shape[0] / MAX_LINE_HEIGHT
         size = (max(1, round(line.shape[1] / scale)), MAX_LINE_HEIGHT)
-        line = np.clip(np.asarray(Image.fromarray(np.ascontiguousarray(line), mode="F")
-                                  .resize(size, Image.Resampling.LANCZOS)), 0.0, 1.0)
+        line = np.clip(
+            np.asarray(Image.fromarray(np.ascontiguousarray(line), mode="F").resize(size, Image.Resampling.LANCZOS)),
+            0.0,
+            1.0,
+        )
         scale = (right - left) / line.shape[1]
     return np.ascontiguousarray(line, dtype=np.float32), scale, left
 
@@ -126,7 +132,7 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     h, w = mask.shape
     padded = np.zeros((h + 2, w), dtype=np.int8)
     padded[1:-1] = mask
-    change = np.diff(padded, axis=0)                     # +1 where a run starts, -1 past its end
+    change = np.diff(padded, axis=0)  # +1 where a run starts, -1 past its end
     starts_c, starts_r = np.nonzero(change.T == 1)
     ends_r = np.nonzero(change.T == -1)[1]
     parent = list(range(len(starts_r)))
@@ -143,14 +149,14 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
         nb, ne = by_col[c + 1], by_col[c + 2]
         for u in range(a, b):
             for v in range(nb, ne):
-                if starts_r[v] <= ends_r[u] and starts_r[u] <= ends_r[v]:   # rows overlap or touch diagonally
+                if starts_r[v] <= ends_r[u] and starts_r[u] <= ends_r[v]:  # rows overlap or touch diagonally
                     ru, rv = root(u), root(v)
                     if ru != rv:
                         parent[rv] = ru
     labels = np.zeros((h, w), dtype=np.int32)
     names: dict[int, int] = {}
     for u in range(len(starts_r)):
-        labels[starts_r[u]:ends_r[u], starts_c[u]] = names.setdefault(root(u), len(names) + 1)
+        labels[starts_r[u] : ends_r[u], starts_c[u]] = names.setdefault(root(u), len(names) + 1)
     return labels, len(names)
 
 
@@ -175,7 +181,7 @@ def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -
     dropped = edge - {0, 1 + int(mass.argmax())}
     if not dropped:
         return piece
-    keep = np.ones(count + 1, dtype=bool)   # label 0 (no ink) is kept as it is
+    keep = np.ones(count + 1, dtype=bool)  # label 0 (no ink) is kept as it is
     keep[list(dropped)] = False
     return np.where(keep[labels], piece, 0.0).astype(np.float32)
 
@@ -190,9 +196,9 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
     nodes = {0, width}
     for c in range(1, width):
         if inked[c] != inked[c - 1]:
-            nodes.add(c)                    # edges of blank gaps
+            nodes.add(c)  # edges of blank gaps
     run_start = None
-    for c in range(width + 1):              # every step-th column inside each run of ink
+    for c in range(width + 1):  # every step-th column inside each run of ink
         if c < width and inked[c]:
             run_start = c if run_start is None else run_start
             if (c - run_start) % step == 0:
@@ -220,7 +226,7 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
             b = nodes[j]
             lo, hi = next_ink[a], prev_ink[b] + 1
             if lo >= hi:
-                continue                    # blank stretch: handled by the free gap edges
+                continue  # blank stretch: handled by the free gap edges
             if hi - lo > max_width:
                 break
             k = index.get((lo, hi))
@@ -286,7 +292,7 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
     overlap = params.max_overlap * height
     best = np.full(n, np.inf)
     best[0] = 0.0
-    back: list[tuple[int, int]] = [(-1, -1)] * n   # (previous cut, segment index or -1 for a gap)
+    back: list[tuple[int, int]] = [(-1, -1)] * n  # (previous cut, segment index or -1 for a gap)
     incoming: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for i, j, k in cand.edges:
         incoming[j].append((i, k))
@@ -299,9 +305,14 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
             while e < j and pos[e] - pos[i] <= overlap:
                 if e == i:
                     total = best[e] + base + cut[i]
-                elif cand.cut_ink[e] > 0:   # overlap only where the previous segment ended in ink
-                    total = (best[e] - cut[e] + base + params.overlap_cut * (cut[e] + cut[i])
-                             + params.overlap_cost * (pos[e] - pos[i]) / height)
+                elif cand.cut_ink[e] > 0:  # overlap only where the previous segment ended in ink
+                    total = (
+                        best[e]
+                        - cut[e]
+                        + base
+                        + params.overlap_cut * (cut[e] + cut[i])
+                        + params.overlap_cost * (pos[e] - pos[i]) / height
+                    )
                 else:
                     total = np.inf
                 if total < best[j]:
@@ -323,8 +334,14 @@ def read_ink(ink: np.ndarray, net, params: Params = Params()) -> list[Digit]:
     for k in best_path(cand, params):
         lo, hi = cand.boxes[k]
         a = cand.activations[k]
-        digits.append(Digit(int(a.argmax()), float(a.max()),
-                            cand.offset + int(np.floor(lo * cand.scale)), cand.offset + int(np.ceil(hi * cand.scale))))
+        digits.append(
+            Digit(
+                int(a.argmax()),
+                float(a.max()),
+                cand.offset + int(np.floor(lo * cand.scale)),
+                cand.offset + int(np.ceil(hi * cand.scale)),
+            )
+        )
     return digits
 
 

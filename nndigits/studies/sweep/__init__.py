@@ -28,6 +28,7 @@ Split a grid across processes or machines with ``--worker I/N`` (each worker
 trains every N-th configuration and writes ``worker-I-of-N.json``), then
 ``python -m nndigits.sweep --merge OUT`` builds the tables and plots.
 """
+
 from .grid import STUCK_BELOW, Config, grid
 from .loop import run, train_group
 from .report import report, summarise, table

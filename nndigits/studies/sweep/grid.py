@@ -1,4 +1,5 @@
 """The grid of a sweep: one ``Config`` per network, as ``python -m nndigits.train`` would be given it."""
+
 from __future__ import annotations
 
 import itertools
@@ -27,5 +28,9 @@ class Config:
 
 def grid(lrs, hiddens, batch_sizes, seeds) -> list[Config]:
     """Every combination once (a value given twice does not make a second network)."""
-    return list(dict.fromkeys(Config(tuple(h), float(lr), int(m), int(s))
-                              for h, lr, m, s in itertools.product(hiddens, lrs, batch_sizes, seeds)))
+    return list(
+        dict.fromkeys(
+            Config(tuple(h), float(lr), int(m), int(s))
+            for h, lr, m, s in itertools.product(hiddens, lrs, batch_sizes, seeds)
+        )
+    )

@@ -1,4 +1,5 @@
 """Training a sweep: groups of stacked networks, epoch by epoch, with each network's own shuffle."""
+
 from __future__ import annotations
 
 import sys
@@ -10,8 +11,16 @@ from .grid import Config
 from .stacked import StackedNetworks
 
 
-def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=torch.float32,
-                chunk_steps: int = 25, progress=None, on_epoch=None) -> StackedNetworks:
+def train_group(
+    configs: list[Config],
+    data,
+    epochs: int,
+    device="cpu",
+    dtype=torch.float32,
+    chunk_steps: int = 25,
+    progress=None,
+    on_epoch=None,
+) -> StackedNetworks:
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
     ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
@@ -32,7 +41,7 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
         perms = torch.stack([o.order(epoch) for o in orders])  # [K, n]: each network's own shuffle
         cost = torch.zeros(K, dtype=dtype, device=device)
         for start in range(0, n, m * chunk_steps):
-            idx = perms[:, start:start + m * chunk_steps]
+            idx = perms[:, start : start + m * chunk_steps]
             xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]: each network's own examples
             errors = torch.empty_like(ys)
             nets.sgd_steps(xs, ys, m, errors)
@@ -48,8 +57,10 @@ def train_group(configs: list[Config], data, epochs: int, device="cpu", dtype=to
 
 def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", progress=True) -> list[dict]:
     """Train every configuration; return one record per network with its per-epoch accuracies."""
-    records = {c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [],
-                   "train_cost": []} for c in configs}
+    records = {
+        c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [], "train_cost": []}
+        for c in configs
+    }
     groups = {}
     for c in configs:  # one batched computation per mini-batch size (and per depth, or per size with --pack group)
         key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
@@ -57,10 +68,17 @@ def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", pr
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=epochs * len(groups), unit="epoch", desc=f"{len(configs)} networks", file=sys.stderr,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]{postfix}")
+
+        bar = tqdm(
+            total=epochs * len(groups),
+            unit="epoch",
+            desc=f"{len(configs)} networks",
+            file=sys.stderr,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]{postfix}",
+        )
     done = 0
     for members in groups.values():
+
         def on_epoch(epoch, nets, val, test, cost, members=members):
             for k, c in enumerate(members):
                 records[c]["val_correct"].append(int(val[k]))

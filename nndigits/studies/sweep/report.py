@@ -1,4 +1,5 @@
 """A sweep's results: tables, plots and TensorBoard runs from the per-network records."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,27 +22,42 @@ def summarise(records: list[dict]) -> list[dict]:
     for (hidden, lr, m), runs in sorted(by_config.items()):
         final = torch.tensor([r["test_correct"][-1] / 100 for r in runs], dtype=torch.float64)
         best = torch.tensor([max(r["test_correct"]) / 100 for r in runs], dtype=torch.float64)
-        rows.append({"sizes": [784, *hidden, 10], "hidden": list(hidden), "lr": lr, "batch_size": m,
-                     "seeds": len(runs), "final_mean": final.mean().item(),
-                     "final_std": final.std().item() if len(runs) > 1 else 0.0,
-                     "best_mean": best.mean().item(), "best_std": best.std().item() if len(runs) > 1 else 0.0,
-                     "best_min": best.min().item(), "best_max": best.max().item(),
-                     "stuck": int((best < 100 * STUCK_BELOW).sum())})
+        rows.append(
+            {
+                "sizes": [784, *hidden, 10],
+                "hidden": list(hidden),
+                "lr": lr,
+                "batch_size": m,
+                "seeds": len(runs),
+                "final_mean": final.mean().item(),
+                "final_std": final.std().item() if len(runs) > 1 else 0.0,
+                "best_mean": best.mean().item(),
+                "best_std": best.std().item() if len(runs) > 1 else 0.0,
+                "best_min": best.min().item(),
+                "best_max": best.max().item(),
+                "stuck": int((best < 100 * STUCK_BELOW).sum()),
+            }
+        )
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| network | η | m | seeds | final test % (mean ± std) | best test % (mean ± std) | best min–max | stuck < 90% |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| network | η | m | seeds | final test % (mean ± std) | best test % (mean ± std) | best min–max | stuck < 90% |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['sizes']} | {r['lr']:g} | {r['batch_size']} | {r['seeds']} | "
-                     f"{r['final_mean']:.2f} ± {r['final_std']:.2f} | {r['best_mean']:.2f} ± {r['best_std']:.2f} | "
-                     f"{r['best_min']:.2f}–{r['best_max']:.2f} | {r['stuck']} |")
+        lines.append(
+            f"| {r['sizes']} | {r['lr']:g} | {r['batch_size']} | {r['seeds']} | "
+            f"{r['final_mean']:.2f} ± {r['final_std']:.2f} | {r['best_mean']:.2f} ± {r['best_std']:.2f} | "
+            f"{r['best_min']:.2f}–{r['best_max']:.2f} | {r['stuck']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def plots(records: list[dict], rows: list[dict], out: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -53,8 +69,13 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
         if r["batch_size"] == m:
             heat[hiddens.index(tuple(r["hidden"])), lrs.index(r["lr"])] = r["best_mean"]
     fig, ax = plt.subplots(figsize=(1.2 * len(lrs) + 2.5, 0.8 * len(hiddens) + 1.8))
-    image = ax.imshow(heat.numpy(), cmap="viridis", vmin=max(0.0, float(torch.nan_to_num(heat, 100).min()) - 1),
-                      vmax=100, aspect="auto")
+    image = ax.imshow(
+        heat.numpy(),
+        cmap="viridis",
+        vmin=max(0.0, float(torch.nan_to_num(heat, 100).min()) - 1),
+        vmax=100,
+        aspect="auto",
+    )
     for i, j in itertools.product(range(len(hiddens)), range(len(lrs))):
         if not math.isnan(heat[i, j]):
             ax.text(j, i, f"{heat[i, j]:.1f}", ha="center", va="center", color="w" if heat[i, j] < 80 else "k")
@@ -78,7 +99,7 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
             acc = torch.tensor([r["test_correct"] for r in runs], dtype=torch.float64) / 100
             epochs = range(1, acc.shape[1] + 1)
             label = f"η = {lr:g}" + (f", m = {size}" if len(batch_sizes) > 1 else "")
-            line, = ax.plot(epochs, acc.mean(0), label=label)
+            (line,) = ax.plot(epochs, acc.mean(0), label=label)
             if len(runs) > 1:
                 ax.fill_between(epochs, acc.min(0).values, acc.max(0).values, color=line.get_color(), alpha=0.15)
         ax.set_title(f"[784, {', '.join(map(str, h)) + ', ' if h else ''}10]")
@@ -103,10 +124,18 @@ def tensorboard_runs(records: list[dict], out: Path) -> None:
                 writer.add_scalar("val/accuracy", val / 10_000, epoch)
                 writer.add_scalar("test/accuracy", test / 10_000, epoch)
                 writer.add_scalar("train/cost", cost, epoch)
-            params = {"sizes": str(r["sizes"]), "hidden": str(r["hidden"]), "lr": r["lr"], "batch_size": r["batch_size"],
-                      "seed": r["seed"], "epochs": len(r["test_correct"])}
-            metrics = {"hparams/best_test_accuracy": max(r["test_correct"]) / 10_000,
-                       "hparams/best_val_accuracy": max(r["val_correct"]) / 10_000}
+            params = {
+                "sizes": str(r["sizes"]),
+                "hidden": str(r["hidden"]),
+                "lr": r["lr"],
+                "batch_size": r["batch_size"],
+                "seed": r["seed"],
+                "epochs": len(r["test_correct"]),
+            }
+            metrics = {
+                "hparams/best_test_accuracy": max(r["test_correct"]) / 10_000,
+                "hparams/best_val_accuracy": max(r["val_correct"]) / 10_000,
+            }
             for summary in hparams(params, metrics):
                 writer.file_writer.add_summary(summary)
             for tag, value in metrics.items():
@@ -120,7 +149,9 @@ def report(records: list[dict], out: Path, tensorboard: bool = True) -> str:
     csv = ["name,hidden,lr,batch_size,seed,epoch,val_correct,test_correct,train_cost"]
     for r in records:
         for e, (v, t, c) in enumerate(zip(r["val_correct"], r["test_correct"], r["train_cost"])):
-            csv.append(f"{r['name']},{'-'.join(map(str, r['hidden']))},{r['lr']},{r['batch_size']},{r['seed']},{e},{v},{t},{c:.6f}")
+            csv.append(
+                f"{r['name']},{'-'.join(map(str, r['hidden']))},{r['lr']},{r['batch_size']},{r['seed']},{e},{v},{t},{c:.6f}"
+            )
     write_atomic(out / "results.csv", "\n".join(csv) + "\n")
     text = table(rows)
     write_atomic(out / "table.md", text)
@@ -144,8 +175,12 @@ def merge(out: Path, tensorboard: bool = True) -> str:
                     seen.add(r["name"])
                     records.append(r)
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{part} is not a worker file of nndigits.sweep ({type(error).__name__}: {error})") from None
+            raise ValueError(
+                f"{part} is not a worker file of nndigits.sweep ({type(error).__name__}: {error})"
+            ) from None
     if not records or len({len(r["test_correct"]) for r in records}) != 1:
-        raise ValueError(f"the worker files under {out} hold no networks, or runs of different lengths "
-                         "(give every worker the same --epochs)")
+        raise ValueError(
+            f"the worker files under {out} hold no networks, or runs of different lengths "
+            "(give every worker the same --epochs)"
+        )
     return report(records, out, tensorboard)

@@ -1,4 +1,5 @@
 """K sigmoid networks stacked into batched tensors, so one SGD step trains all K."""
+
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,7 @@ class StackedNetworks:
                 self.w[l][k, :o, :i] = layer.weight.detach()
                 self.b[l][k, :o] = layer.bias.detach()
             if H:
-                self.mask[k, 0, :c.hidden[0]] = 1
+                self.mask[k, 0, : c.hidden[0]] = 1
         self.step_scale = torch.tensor([c.lr / c.batch_size for c in configs], dtype=dtype).view(K, 1, 1)
         self.to(device)
 
@@ -94,8 +95,8 @@ class StackedNetworks:
         """Number of correctly classified inputs, per network."""
         total = torch.zeros(len(self.configs), dtype=torch.long, device=x.device)
         for start in range(0, len(x), batch):
-            out = self.forward(x[start:start + batch])[-1]
-            total += (out.argmax(dim=2) == labels[start:start + batch]).sum(dim=1)
+            out = self.forward(x[start : start + batch])[-1]
+            total += (out.argmax(dim=2) == labels[start : start + batch]).sum(dim=1)
         return total
 
     def network(self, k: int):

@@ -1,0 +1,180 @@
+"""One training run of the book's network through Lightning's Trainer.
+
+This is the one path by which nndigits trains a single network: ``python -m
+nndigits.train``, the Python API (``nndigits.fit``) and the web app all call
+``train_run``.  It assembles what Lightning needs -- the ``BookNetwork``
+(LightningModule), the ``MNISTDataModule``, a TensorBoard logger, atomic
+checkpoints, the dashboards -- runs ``Trainer.fit`` and returns what happened.
+It prints the book's ``Epoch j: k / 10000`` lines through ``say``; it never
+exits the process: errors are raised (``RunError`` and the errors of the data and
+checkpoint modules), and the caller decides what a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checkpoints import DEFAULT_LOGDIR
+
+
+class RunError(Exception):
+    """A run that cannot start as asked (bad settings, no GPU, unwritable log dir); the message says why."""
+
+
+@dataclass
+class RunResult:
+    """What a run left behind: the trained module, its per-epoch metrics, where its logs and checkpoint are."""
+
+    model: object  # the BookNetwork (a LightningModule); ``model.net`` is the SigmoidNetwork
+    history: list[dict]
+    log_dir: Path | None
+    checkpoint: Path | None
+    seconds: float
+    interrupted: bool = False
+    trainer: object | None = field(default=None, repr=False)
+
+
+def run_name(sizes: Sequence[int], eta: float, m: int) -> str:
+    """The folder a run's versions live in: ``784-30-10_eta3_m10``."""
+    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}"
+
+
+def check_resume(checkpoint: dict, wanted: dict) -> None:
+    """A run resumes only with the settings it started with; anything else would be a different run."""
+    from .checkpoints import CheckpointError
+
+    saved = dict(checkpoint["hyper_parameters"])
+    saved["sizes"] = list(saved.get("sizes") or [])
+    different = [
+        f"{key} {saved.get(key)!r} (asked for {wanted[key]!r})"
+        for key in ("sizes", "lr", "batch_size", "seed")
+        if saved.get(key) != wanted[key]
+    ]
+    if different:
+        raise CheckpointError(
+            "the checkpoint was trained with " + ", ".join(different) + "; resume with the settings of the original run"
+        )
+
+
+def _progress_bar():
+    """Lightning's tqdm bar for the training chunks of each epoch, without the per-dataloader validation bars."""
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    class EpochProgress(TQDMProgressBar):
+        def init_validation_tqdm(self):
+            bar = super().init_validation_tqdm()
+            bar.disable = True
+            return bar
+
+    return EpochProgress(refresh_rate=1)
+
+
+def train_run(
+    sizes: Sequence[int] = (784, 30, 10),
+    eta: float = 3.0,
+    m: int = 10,
+    epochs: int = 30,
+    seed: int = 1,
+    *,
+    engine: str = "backprop",
+    accelerator: str = "auto",
+    threads: int | None = 1,
+    data_dir: str | os.PathLike | None = None,
+    logdir: str | os.PathLike | None = DEFAULT_LOGDIR,
+    images: bool = True,
+    progress: bool = False,
+    resume: str | os.PathLike | None = None,
+    callbacks: Sequence[object] = (),
+    say: Callable[[str], None] | None = print,
+) -> RunResult:
+    """Train ``SigmoidNetwork(sizes)`` by mini-batch SGD (learning rate ``eta``, mini-batches of ``m``) for ``epochs``.
+
+    ``logdir=None`` writes no logs and no checkpoint (a quick run from a notebook).
+    ``callbacks`` are extra Lightning callbacks (the web app streams epochs and
+    stops runs with one).  ``say`` receives every line a user should see (the
+    Epoch lines among them); ``None`` keeps the run silent.
+    """
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from ..cli import quiet_lightning
+    from .book import BookNetwork
+    from .checkpoints import AtomicCheckpointIO, read_checkpoint
+    from .dashboards import Dashboards
+    from .datamodule import MNISTDataModule
+
+    quiet_lightning()
+    accelerator = "gpu" if accelerator == "cuda" else accelerator
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise RunError("accelerator gpu was asked for, but torch sees no CUDA GPU (use cpu or auto)")
+    if threads:
+        torch.set_num_threads(threads)
+    # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
+    # handles ~100x slower: epochs got twice as slow.  Flushing them to zero changes no result that matters.
+    torch.set_flush_denormal(True)
+
+    sizes = list(sizes)
+    model = BookNetwork(sizes, lr=eta, batch_size=m, seed=seed, engine=engine)
+    if resume is not None:
+        check_resume(read_checkpoint(resume), dict(model.hparams))
+    data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
+    all_callbacks: list = list(callbacks)
+    checkpoints = None
+    logger: TensorBoardLogger | bool = False
+    if logdir is not None:
+        try:
+            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m), default_hp_metric=False)
+            os.makedirs(logger.log_dir, exist_ok=True)  # a bad logdir fails here, before any work
+        except OSError as error:
+            raise RunError(f"cannot write logs under {logdir}: {error}") from None
+        checkpoints = ModelCheckpoint(filename="epoch{epoch:02d}", auto_insert_metric_name=False, save_last=True)
+        all_callbacks += [checkpoints, Dashboards(images=images)]
+    if progress:
+        all_callbacks.append(_progress_bar())
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=1,
+        logger=logger,
+        callbacks=all_callbacks,
+        enable_progress_bar=progress,
+        enable_checkpointing=checkpoints is not None,
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+    if say is None:
+        model.print = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    else:
+        model.print = lambda *args, **kwargs: say(" ".join(map(str, args)))  # type: ignore[method-assign]
+        say(
+            f"Training {sizes} by SGD: eta = {eta:g}, m = {m}, {epochs} epochs, "
+            f"seed {seed}, on {trainer.strategy.root_device.type} (engine: {engine})"
+        )
+        if logger:
+            say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=None if resume is None else str(resume))
+    except SystemExit:  # Lightning turns Ctrl-C into a graceful stop and sys.exit(1)
+        if not trainer.interrupted:
+            raise
+        interrupted = True
+    last = checkpoints.last_model_path if checkpoints is not None else ""
+    return RunResult(
+        model=model,
+        history=model.history,
+        log_dir=Path(logger.log_dir) if logger else None,
+        checkpoint=Path(last) if last else None,
+        seconds=time.perf_counter() - start,
+        interrupted=interrupted or bool(trainer.interrupted),
+        trainer=trainer,
+    )

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 
+from .adapter import count_optimizer_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -112,12 +113,8 @@ class BookNetwork(pl.LightningModule):
         so far), and checkpoints -- which are skipped when it has not moved -- are
         written every epoch.
         """
-        if self._trainer is None:
-            return
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        for counter in (progress.total, progress.current):
-            counter.ready += steps
-            counter.completed += steps
+        if self._trainer is not None:
+            count_optimizer_steps(self._trainer, steps)
 
     # --- evaluation (validation and test sets, after every epoch) -------------------
     def on_validation_epoch_start(self) -> None:

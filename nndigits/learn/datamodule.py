@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .adapter import epochs_begun
 from .mnist import TRAIN_SIZE, default_data_dir, fetch_mnist, load_split
 from .network import one_hot
 
@@ -123,7 +124,8 @@ class MNISTDataModule(pl.LightningDataModule):
         return DataLoader(self.train, sampler=order, batch_size=None)
 
     def _epochs_begun(self) -> int:
-        return self.trainer.fit_loop.epoch_progress.current.processed
+        assert self.trainer is not None  # only passed to EpochOrder when attached to a Trainer
+        return epochs_begun(self.trainer)
 
     def _eval_loader(self, data: Chunks) -> DataLoader:
         chunks = torch.arange(len(data), device=data.x.device).split(self.eval_batch_size)

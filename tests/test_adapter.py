@@ -7,11 +7,11 @@ test ties the bound in pyproject.toml to the version these tests ran on.
 from __future__ import annotations
 
 import importlib.metadata
-import tomllib
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
+import tomllib
 import torch
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -30,7 +30,7 @@ N, M = 40, 10  # a tiny training set of 40 examples, mini-batches of 10: 4 SGD s
 
 
 class TinyData(pl.LightningDataModule):
-    """40 random 6-pixel "images" in 3 classes, ordered each epoch like MNISTDataModule's, the epoch read through the adapter."""
+    """40 random 6-pixel "images" in 3 classes, ordered like MNISTDataModule's by the epoch the adapter reads."""
 
     def __init__(self):
         super().__init__()

@@ -73,18 +73,9 @@ def _run(args, capsys):
 
 
 @pytest.fixture(scope="module")
-def two_epochs(tmp_path_factory):
-    """The book's network trained for two epochs on the real MNIST (through the real fetch path)."""
-    logdir = tmp_path_factory.mktemp("runs")
-    capture = pytest.CaptureFixture  # module fixtures cannot use capsys; capture by hand
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        assert train.main(["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--logdir", str(logdir)]) == 0
-    out = buffer.getvalue()
-    return logdir, out, [(int(j), int(k)) for j, k in EPOCH_LINE.findall(out)]
+def two_epochs(book_run):
+    """conftest's shared run: the book's network trained for two epochs on the real MNIST (the real fetch path)."""
+    return book_run.logdir, book_run.printed, book_run.epoch_lines
 
 
 def test_one_epoch_learns_mnist(two_epochs):

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
+from torchmetrics import SumMetric
 
 from .adapter import count_optimizer_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
@@ -27,7 +29,13 @@ class TrainingDiverged(RuntimeError):
 
 
 class BookNetwork(pl.LightningModule):
-    """``SigmoidNetwork(sizes)`` trained with SGD at learning rate ``lr`` (eta) on mini-batches of ``batch_size`` (m).
+    """``SigmoidNetwork(sizes)`` trained by mini-batch SGD with learning rate eta on mini-batches of m.
+
+    The book's names and Lightning's, in one place: the constructor and the
+    checkpoints' hyperparameters say ``lr`` (the book's eta) and ``batch_size``
+    (the book's m), the names Lightning, ``torch.optim.SGD`` and every saved
+    checkpoint use; ``.eta`` and ``.m`` read the same two numbers under the
+    book's names.  ``learn.run.train_run(sizes, eta, m, ...)`` takes the book's.
 
     ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
     autograd, ``torch.optim.SGD``) or ``"backprop"`` (the same step with the
@@ -55,8 +63,23 @@ class BookNetwork(pl.LightningModule):
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
         self.lr, self.batch_size, self.engine = lr, batch_size, engine
         self.history: list[dict] = []  # one dict of metrics per epoch, as printed
-        self._train_sum = self._train_count = None
-        self._eval: dict[int, list] = {}
+        self._train_sum = torch.zeros(())
+        self._train_count = 0
+        # Per held-out dataloader (0: validation, 1: test): images right, summed cost, images seen.
+        # torchmetrics' sums live on the module's device and reset each evaluation.
+        self._sums = nn.ModuleList(
+            nn.ModuleList([SumMetric(nan_strategy="disable") for _ in range(3)]) for _ in range(2)
+        )
+
+    @property
+    def eta(self) -> float:
+        """The learning rate eta of eq. 20-21 (stored as ``lr``)."""
+        return self.lr
+
+    @property
+    def m(self) -> int:
+        """The mini-batch size m (stored as ``batch_size``)."""
+        return self.batch_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -67,7 +90,7 @@ class BookNetwork(pl.LightningModule):
 
     # --- training ----------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        self._train_sum = torch.zeros((), device=self.device, dtype=self.dtype)
+        self._train_sum = torch.zeros((), device=self.device, dtype=self.net.layers[0].weight.dtype)
         self._train_count = 0
 
     def training_step(self, chunk, chunk_idx):
@@ -94,7 +117,7 @@ class BookNetwork(pl.LightningModule):
         self._check_finite()
 
     def _check_finite(self) -> None:
-        """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before anything logs it)."""
+        """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before any log)."""
         weights = torch.stack([p.detach().sum() for p in self.net.parameters()])
         if torch.isfinite(self._train_sum) and torch.isfinite(weights).all():
             return
@@ -117,39 +140,63 @@ class BookNetwork(pl.LightningModule):
             count_optimizer_steps(self._trainer, steps)
 
     # --- evaluation (validation and test sets, after every epoch) -------------------
-    def on_validation_epoch_start(self) -> None:
-        self._eval = {}
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(number classified correctly, summed cost sum_x C_x) of one batch of held-out images.
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
-        x, labels = batch
+        The digit is the most active output neuron; C_x = ||y(x) - a||^2 / 2 (eq. 6).
+        A subclass that reads the outputs another way (e.g. as the bits of the digit)
+        overrides this; the sums, the metrics and the Epoch line stay the same.
+        """
         a = self.net(x)
         correct = (a.argmax(dim=1) == labels).sum()
         cost = (one_hot(labels, a.shape[1], a.dtype) - a).square().sum() / 2
-        totals = self._eval.setdefault(dataloader_idx, [0, 0.0, 0])
-        totals[0] += correct
-        totals[1] += cost
-        totals[2] += len(x)
+        return correct, cost
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
+        x, labels = batch
+        correct, cost, total = self._sums[dataloader_idx]
+        right, summed_cost = self.evaluate(x, labels)
+        correct.update(right)
+        cost.update(summed_cost)
+        total.update(len(x))
 
     test_step = validation_step
 
-    def on_test_epoch_start(self) -> None:
-        self._eval = {}
+    def _reset_sums(self) -> None:
+        for sums in self._sums:
+            for metric in sums:
+                metric.reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_sums()
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def _totals(self, idx: int) -> tuple[int, float, int] | None:
+        """(correct, summed cost, number of images) of dataloader ``idx`` this epoch; None if it saw none."""
+        correct, cost, total = self._sums[idx]
+        if not total.update_called:
+            return None
+        return int(correct.compute()), float(cost.compute()), int(total.compute())
 
     def on_test_epoch_end(self) -> None:
-        correct, cost, n = self._eval[0]
+        totals = self._totals(0)
+        assert totals is not None, "the test set was empty"
+        correct, cost, n = totals
         self.log_dict({"test/accuracy": correct / n, "test/cost": cost / n})
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        metrics = {}
+        metrics: dict = {}
         for idx, split in ((0, "val"), (1, "test")):
-            if idx in self._eval:
-                correct, cost, n = self._eval[idx]
-                metrics[f"{split}/correct"] = int(correct)
+            totals = self._totals(idx)
+            if totals is not None:
+                correct, cost, n = totals
+                metrics[f"{split}/correct"] = correct
                 metrics[f"{split}/total"] = n
-                metrics[f"{split}/accuracy"] = int(correct) / n
-                metrics[f"{split}/cost"] = float(cost) / n
+                metrics[f"{split}/accuracy"] = correct / n
+                metrics[f"{split}/cost"] = cost / n
         if self._train_count:
             metrics["train/cost"] = float(self._train_sum) / self._train_count
         metrics["epoch"] = self.current_epoch

@@ -393,13 +393,21 @@ def test_to_png_writes_a_whole_png_and_no_temporary(tmp_path):
     assert pixels.shape == (20, 30) and pixels[0, 0] == 255 and pixels[10, 15] == 0
 
 
+def test_ink_touching_the_digit_diagonally_is_part_of_it():
+    """Pieces are 8-connected: a stroke reaching the edge through a diagonal step is the digit's own, kept."""
+    piece = np.zeros((10, 12), np.float32)
+    piece[1:9, 2:9] = 1.0  # the digit's body
+    piece[9, 9], piece[8, 10], piece[7, 11] = 0.6, 0.6, 0.6  # a diagonal tail from its corner to the right edge
+    assert np.array_equal(segment._drop_side_fragments(piece, True, True), piece)
+    piece[8, 10] = 0.0  # cut the tail: its tip at the edge is now a piece of its own, and goes
+    assert segment._drop_side_fragments(piece, True, True)[7, 11] == 0
+
+
 def test_neighbour_fragments_at_open_window_edges_are_blanked():
     piece = np.zeros((10, 12), np.float32)
     piece[1:9, 2:9] = 1.0  # the digit's body
     piece[3:6, 10:12] = 0.6  # a neighbour's tip at the right edge, not touching the body
     piece[0, 0] = 0.6  # a speck at the left edge
-    labels, count = segment._components(piece > 0)
-    assert count == 3 and len(np.unique(labels[piece > 0])) == 3
     both = segment._drop_side_fragments(piece, True, True)
     assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
     right = segment._drop_side_fragments(piece, False, True)

@@ -27,11 +27,10 @@ Such a boundary pays ``overlap_cost`` per line height of overlap, but only
 neighbour's strokes by necessity).  Before preprocessing, every connected piece
 of ink in a window that touches an edge where the line's ink continues, other
 than the window's heaviest piece, is blanked: it is most likely the tip of the
-neighbour.  On lines of MNIST training digits 50,000-59,999 these raised the
-exact reading of overlapping lines from 13% to 22% (150 lines per style), the
-other styles moving by at most 2 points; with overlap alone (no blanking) or
-with cheaper overlap the other styles lost far more (digits split into
-overlapping pieces).  The digits of that segmentation, left to right, are the
+neighbour.  Both were tuned on lines of MNIST training digits 50,000-59,999:
+overlap alone (no blanking), or cheaper overlap, split digits of the other
+styles into overlapping pieces (accuracy per style: ``experiments/read_accuracy.py``,
+results in ``experiments/results/read_accuracy.md``).  The digits of that segmentation, left to right, are the
 reading; the last line of the output is the string.
 
 ``compose_line`` builds test lines from MNIST digits, with gaps, touching,
@@ -44,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from .images import INK_THRESHOLD, ImageError, ink_box, to_mnist
 
@@ -125,41 +125,6 @@ def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
     return np.ascontiguousarray(line, dtype=np.float32), scale, left
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the 8-connected pieces of a boolean mask 1..count (0: background), like
-    ``scipy.ndimage.label`` with a 3x3 structure, but numpy only: vertical runs of each column
-    are joined to the runs of the next column that touch them (diagonals included)."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w), dtype=np.int8)
-    padded[1:-1] = mask
-    change = np.diff(padded, axis=0)  # +1 where a run starts, -1 past its end
-    starts_c, starts_r = np.nonzero(change.T == 1)
-    ends_r = np.nonzero(change.T == -1)[1]
-    parent = list(range(len(starts_r)))
-
-    def root(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    by_col = np.searchsorted(starts_c, np.arange(w + 1))
-    for c in range(w - 1):
-        a, b = by_col[c], by_col[c + 1]
-        nb, ne = by_col[c + 1], by_col[c + 2]
-        for u in range(a, b):
-            for v in range(nb, ne):
-                if starts_r[v] <= ends_r[u] and starts_r[u] <= ends_r[v]:  # rows overlap or touch diagonally
-                    ru, rv = root(u), root(v)
-                    if ru != rv:
-                        parent[rv] = ru
-    labels = np.zeros((h, w), dtype=np.int32)
-    names: dict[int, int] = {}
-    for u in range(len(starts_r)):
-        labels[starts_r[u] : ends_r[u], starts_c[u]] = names.setdefault(root(u), len(names) + 1)
-    return labels, len(names)
-
-
 def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -> np.ndarray:
     """The window's ink without pieces of a neighbour: blank every connected piece of ink (other than
     the heaviest) that touches a window edge beyond which the line's ink goes on.
@@ -169,7 +134,8 @@ def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -
     leaving it in makes the network less sure (or wrong) about the digit."""
     if not (left_open or right_open):
         return piece
-    labels, count = _components(piece > INK_THRESHOLD * float(piece.max()))
+    # 8-connected pieces (diagonal neighbours join), labelled 1..count, 0 the background
+    labels, count = ndimage.label(piece > INK_THRESHOLD * float(piece.max()), structure=np.ones((3, 3)))
     if count <= 1:
         return piece
     mass = np.bincount(labels.ravel(), weights=piece.ravel(), minlength=count + 1)[1:]

@@ -1,6 +1,6 @@
 """How well does ``nndigits.read`` read lines of handwritten digits?
 
-Composes lines of 3-8 MNIST *test* digits in four styles (``nndigits.read.compose_line``):
+Composes lines of 3-8 MNIST *test* digits in four styles (``nndigits.studies.lines.compose_line``):
 uneven gaps, touching, overlapping strokes, and digits of different sizes -- and reads
 each with a trained checkpoint.  Reports, per style:
 

@@ -2,7 +2,7 @@
 
 Lightning's Trainer runs the loop (epochs, evaluation, logging, checkpoints);
 this module says what one step of learning is.  One Lightning "batch" is a
-*chunk* of many of the book's mini-batches (see ``data.EpochOrder``), and
+*chunk* of many of the book's mini-batches (see ``datamodule.EpochOrder``), and
 ``training_step`` takes one SGD step per mini-batch in order -- manual
 optimization -- so Lightning's per-batch bookkeeping is paid once per chunk
 instead of once per mini-batch of 10 images.  The algorithm is unchanged:

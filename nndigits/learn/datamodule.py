@@ -75,7 +75,7 @@ class MNISTDataModule(pl.LightningDataModule):
     test       = MNIST's 10,000 test images.
 
     ``batch_size`` is the mini-batch size m.  A training "batch" in Lightning's
-    sense is a chunk of ``chunk_steps`` mini-batches (see ``lit.BookNetwork``).
+    sense is a chunk of ``chunk_steps`` mini-batches (see ``book.BookNetwork``).
     """
 
     def __init__(

@@ -33,7 +33,7 @@ styles into overlapping pieces (accuracy per style: ``experiments/read_accuracy.
 results in ``experiments/results/read_accuracy.md``).  The digits of that segmentation, left to right, are the
 reading; the last line of the output is the string.
 
-``compose_line`` builds test lines from MNIST digits, with gaps, touching,
+``studies.lines.compose_line`` builds test lines from MNIST digits, with gaps, touching,
 overlapping (pixel max of overlapping strokes) or in different sizes; see
 ``experiments/read_accuracy.py``.
 """

@@ -241,7 +241,8 @@ def main(argv=None):
     lines = [
         "Commands: " + "; then ".join(f"`{c}`" for c in commands),
         "",
-        "| experiment | network | η | m | book | best-epoch test accuracy %, mean ± std | min | max | final epoch, mean | stuck < 90% |",
+        "| experiment | network | η | m | book | best-epoch test accuracy %, mean ± std | min | max "
+        "| final epoch, mean | stuck < 90% |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():

@@ -175,7 +175,8 @@ def main(argv=None) -> int:
         "image) -- the ceiling set by the classifier. The segmentation's knobs were tuned on lines of "
         "MNIST training digits 50,000-59,999, not on these test digits.",
         "",
-        "| style | lines | digits | string accuracy | digit accuracy | oracle string | too few digits | too many | s / line |",
+        "| style | lines | digits | string accuracy | digit accuracy | oracle string "
+        "| too few digits | too many | s / line |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for style, n, d, s, dg, o, fw, mr, sec in rows:

@@ -183,7 +183,7 @@ def test_every_two_input_boolean_function(code):
 
 def test_all_256_three_input_functions_within_the_gate_bound():
     for code in range(256):
-        fn = lambda a, b, c: (code >> (4 * a + 2 * b + c)) & 1  # noqa: E731
+        fn = lambda a, b, c, code=code: (code >> (4 * a + 2 * b + c)) & 1
         net = check_nand_network(fn, 3)
         assert len(net) <= (3 if code in (0, 255) else 3 * (2**2 - 1) + 3)
 

@@ -65,7 +65,7 @@ def caption(text: str, width: int, height: int = 14, mode: str = "RGB") -> np.nd
 
 
 def tiles(pictures: np.ndarray, captions: list[str], columns: int = 10, scale: int = 2) -> np.ndarray:
-    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times under its caption."""
+    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times, captioned."""
     n, h, w, *channels = pictures.shape
     top, pad = 14, 2  # caption strip above each picture, white margin around it
     rows, columns = max(1, -(-n // columns)), max(1, min(n, columns))

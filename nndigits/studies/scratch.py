@@ -25,7 +25,7 @@ import numpy as np
 
 
 def sigmoid(z):
-    """sigma(z) = 1 / (1 + e^-z)  (eq. 3).  For z < -709, e^-z overflows to inf and sigma is exactly 0, as it should be."""
+    """sigma(z) = 1 / (1 + e^-z)  (eq. 3).  For z < -709, e^-z overflows to inf and sigma is exactly 0, as it should."""
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-z))
 
@@ -64,7 +64,7 @@ class Network:
             )
 
     def feedforward(self, x):
-        """Output activations for a batch of inputs x (N, in) -> (N, out): a' = sigma(w a + b), layer by layer (eq. 3-4)."""
+        """Output activations for inputs x (N, in) -> (N, out): a' = sigma(w a + b), layer by layer (eq. 3-4)."""
         a = np.asarray(x, dtype=np.float64)
         for w, b in zip(self.weights, self.biases):
             a = sigmoid(a @ w.T + b)

@@ -24,8 +24,8 @@ def train_group(
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
     ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
-    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).  ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
-    is called after each epoch.
+    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).
+    ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
     """
     from ...learn.datamodule import EpochOrder
 

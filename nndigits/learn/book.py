@@ -28,6 +28,33 @@ class TrainingDiverged(RuntimeError):
     """The training cost became NaN or infinite."""
 
 
+class EvaluationSums(nn.Module):
+    """Over one held-out set: the images classified right, the summed cost and the images seen.
+
+    torchmetrics' ``SumMetric`` keeps each sum on the module's device (no sync to the
+    host per batch) and resets it for every evaluation; NaN costs are kept, not dropped.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.correct, self.cost, self.total = (SumMetric(nan_strategy="disable") for _ in range(3))
+
+    def update(self, correct: torch.Tensor, cost: torch.Tensor, n: int) -> None:
+        self.correct.update(correct)
+        self.cost.update(cost)
+        self.total.update(n)
+
+    def reset(self) -> None:
+        for metric in (self.correct, self.cost, self.total):
+            metric.reset()
+
+    def totals(self) -> tuple[int, float, int] | None:
+        """(correct, summed cost, number of images) since the last reset; None if it saw none."""
+        if not self.total.update_called:
+            return None
+        return int(self.correct.compute()), float(self.cost.compute()), int(self.total.compute())
+
+
 class BookNetwork(pl.LightningModule):
     """``SigmoidNetwork(sizes)`` trained by mini-batch SGD with learning rate eta on mini-batches of m.
 
@@ -65,11 +92,9 @@ class BookNetwork(pl.LightningModule):
         self.history: list[dict] = []  # one dict of metrics per epoch, as printed
         self._train_sum = torch.zeros(())
         self._train_count = 0
-        # Per held-out dataloader (0: validation, 1: test): images right, summed cost, images seen.
-        # torchmetrics' sums live on the module's device and reset each evaluation.
-        self._sums = nn.ModuleList(
-            nn.ModuleList([SumMetric(nan_strategy="disable") for _ in range(3)]) for _ in range(2)
-        )
+        # The sums of each held-out dataloader (0: validation, 1: test), registered as submodules.
+        self._val_sums, self._test_sums = EvaluationSums(), EvaluationSums()
+        self._sums = (self._val_sums, self._test_sums)
 
     @property
     def eta(self) -> float:
@@ -90,7 +115,7 @@ class BookNetwork(pl.LightningModule):
 
     # --- training ----------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        self._train_sum = torch.zeros((), device=self.device, dtype=self.net.layers[0].weight.dtype)
+        self._train_sum = torch.zeros((), device=self.device, dtype=self.net.linear_layers()[0].weight.dtype)
         self._train_count = 0
 
     def training_step(self, chunk, chunk_idx):
@@ -154,33 +179,19 @@ class BookNetwork(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
         x, labels = batch
-        correct, cost, total = self._sums[dataloader_idx]
         right, summed_cost = self.evaluate(x, labels)
-        correct.update(right)
-        cost.update(summed_cost)
-        total.update(len(x))
+        self._sums[dataloader_idx].update(right, summed_cost, len(x))
 
     test_step = validation_step
 
-    def _reset_sums(self) -> None:
-        for sums in self._sums:
-            for metric in sums:
-                metric.reset()
-
     def on_validation_epoch_start(self) -> None:
-        self._reset_sums()
+        for sums in self._sums:
+            sums.reset()
 
     on_test_epoch_start = on_validation_epoch_start
 
-    def _totals(self, idx: int) -> tuple[int, float, int] | None:
-        """(correct, summed cost, number of images) of dataloader ``idx`` this epoch; None if it saw none."""
-        correct, cost, total = self._sums[idx]
-        if not total.update_called:
-            return None
-        return int(correct.compute()), float(cost.compute()), int(total.compute())
-
     def on_test_epoch_end(self) -> None:
-        totals = self._totals(0)
+        totals = self._sums[0].totals()
         assert totals is not None, "the test set was empty"
         correct, cost, n = totals
         self.log_dict({"test/accuracy": correct / n, "test/cost": cost / n})
@@ -190,7 +201,7 @@ class BookNetwork(pl.LightningModule):
             return
         metrics: dict = {}
         for idx, split in ((0, "val"), (1, "test")):
-            totals = self._totals(idx)
+            totals = self._sums[idx].totals()
             if totals is not None:
                 correct, cost, n = totals
                 metrics[f"{split}/correct"] = correct

@@ -96,7 +96,9 @@ class MNISTDataModule(pl.LightningDataModule):
             chunk_steps,
             eval_batch_size,
         )
-        self.train = self.val = self.test = None
+        self.train: Chunks | None = None  # made by setup()
+        self.val: Chunks | None = None
+        self.test: Chunks | None = None
 
     def prepare_data(self) -> None:
         fetch_mnist(self.data_dir)
@@ -112,16 +114,23 @@ class MNISTDataModule(pl.LightningDataModule):
         self.val = Chunks(x[TRAIN_SIZE:], labels[TRAIN_SIZE:])
         self.test = Chunks(x_test, labels_test)
 
+    @staticmethod
+    def _loaded(split: Chunks | None) -> Chunks:
+        if split is None:
+            raise RuntimeError("MNISTDataModule.setup() has not run yet: no data is loaded")
+        return split
+
     def train_dataloader(self) -> DataLoader:
+        train = self._loaded(self.train)
         order = EpochOrder(
-            len(self.train),
+            len(train),
             self.batch_size,
             self.chunk_steps,
             self.seed,
-            self.train.x.device,
+            train.x.device,
             current_epoch=self._epochs_begun if self.trainer is not None else None,
         )
-        return DataLoader(self.train, sampler=order, batch_size=None)
+        return DataLoader(train, sampler=order, batch_size=None)
 
     def _epochs_begun(self) -> int:
         assert self.trainer is not None  # only passed to EpochOrder when attached to a Trainer
@@ -133,7 +142,7 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         # The book reports test accuracy after every epoch; we evaluate both held-out sets each epoch.
-        return [self._eval_loader(self.val), self._eval_loader(self.test)]
+        return [self._eval_loader(self._loaded(self.val)), self._eval_loader(self._loaded(self.test))]
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test)
+        return self._eval_loader(self._loaded(self.test))

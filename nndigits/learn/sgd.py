@@ -22,6 +22,9 @@ report the training cost without any extra work per step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -38,7 +41,10 @@ sigmoid_backward = torch.ops.aten.sigmoid_backward
 
 
 def forward_activations(
-    x: torch.Tensor, weights: list[torch.Tensor], biases: list[torch.Tensor], hidden_mask: torch.Tensor | None = None
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor],
+    hidden_mask: torch.Tensor | None = None,
 ) -> list[torch.Tensor]:
     """Every layer's activations [a^0 = x, a^1, ..., a^L], a^l = sigma(w^l a^{l-1} + b^l) (eq. 4), kept for backprop.
 
@@ -105,8 +111,8 @@ def backprop_steps(layers: nn.ModuleList, xs, ys, eta: float, errors_out) -> Non
     networks at once, built from the same ``forward_activations`` and
     ``sigmoid_backward``; ``tests/test_sweep.py`` checks the two step for step.
     """
-    weights = [layer.weight for layer in layers]
-    biases = [layer.bias for layer in layers]
+    linears = [cast(nn.Linear, layer) for layer in layers]
+    weights, biases = [layer.weight for layer in linears], [layer.bias for layer in linears]
     last = len(weights) - 1
     ones = {}  # sum over the mini-batch as a matrix-vector product: b += step * delta^T 1, one operation
     with torch.no_grad():

@@ -97,9 +97,13 @@ class Candidates:
     blank: np.ndarray  # (len(nodes)-1,) True where the stretch between nodes is blank
     edges: list[tuple[int, int, int]] = field(default_factory=list)  # (node i, node j, segment index)
     boxes: list[tuple[int, int]] = field(default_factory=list)  # segment ink extent (lo, hi), line columns
-    shape: np.ndarray | None = None  # (K, 4): width / line height, width / own height, own height / line height,
+    shape: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 4))
+    )  # (K, 4): width / line height, width / own height, own height / line height,
     #         blank columns inside / line height
-    inputs: np.ndarray | None = None  # (K, 784) float32: each segment as the network sees it (28x28, flat)
+    inputs: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 784), np.float32)
+    )  # (K, 784) float32: each segment as the network sees it (28x28, flat)
     activations: np.ndarray | None = None  # (K, 10) float64: the network's outputs for ``inputs``, set by ``score``
 
 
@@ -159,19 +163,19 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
     inked = line.max(axis=0) > INK_THRESHOLD * float(line.max())
     profile = line.sum(axis=0)
     step = max(1, round(height * params.step_per_height))
-    nodes = {0, width}
+    cuts = {0, width}
     for c in range(1, width):
         if inked[c] != inked[c - 1]:
-            nodes.add(c)  # edges of blank gaps
+            cuts.add(c)  # edges of blank gaps
     run_start = None
     for c in range(width + 1):  # every step-th column inside each run of ink
         if c < width and inked[c]:
             run_start = c if run_start is None else run_start
             if (c - run_start) % step == 0:
-                nodes.add(c)
+                cuts.add(c)
         else:
             run_start = None
-    nodes = sorted(nodes)
+    nodes = sorted(cuts)
     cut_ink = np.array([0.0 if n in (0, width) else min(profile[n - 1], profile[n]) / height for n in nodes])
     blank = np.array([not inked[a:b].any() for a, b in zip(nodes[:-1], nodes[1:])])
     cand = Candidates(line, height, scale, offset, nodes, cut_ink, blank)
@@ -185,7 +189,8 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
         prev_ink[c] = c - 1 if inked[c - 1] else prev_ink[c - 1]
 
     index: dict[tuple[int, int], int] = {}
-    xs, shapes = [], []
+    xs: list[np.ndarray] = []
+    shapes: list[tuple[float, ...]] = []
     max_width = params.max_width * height
     for i, a in enumerate(nodes):
         for j in range(i + 1, len(nodes)):
@@ -205,6 +210,7 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
                 except ImageError:
                     continue
                 rows = ink_box(piece)
+                assert rows is not None  # to_mnist accepted the piece, so it has ink
                 own = rows[1] - rows[0]
                 k = index[(lo, hi)] = len(xs)
                 xs.append(x)
@@ -228,6 +234,8 @@ def score(cand: Candidates, net) -> Candidates:
 
 
 def segment_costs(cand: Candidates, params: Params = Params()) -> np.ndarray:
+    if cand.activations is None:
+        raise ValueError("score(candidates, net) first: the segments have no network outputs yet")
     a = np.clip(cand.activations, 1e-12, 1.0)
     win = a.max(axis=1)
     cost = -params.share_weight * np.log(win / a.sum(axis=1)) - params.activation_weight * np.log(win)
@@ -296,6 +304,7 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
 def read_ink(ink: np.ndarray, net, params: Params = Params()) -> list[Digit]:
     """The digits, left to right, in an ink map (white on black) of a line of handwriting."""
     cand = score(candidates(ink, params), net)
+    assert cand.activations is not None  # score() sets them
     digits = []
     for k in best_path(cand, params):
         lo, hi = cand.boxes[k]

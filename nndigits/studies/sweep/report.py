@@ -15,7 +15,7 @@ from .grid import STUCK_BELOW
 
 def summarise(records: list[dict]) -> list[dict]:
     """One row per configuration (seeds pooled): final and best test accuracy, mean +- std, stuck runs."""
-    by_config = {}
+    by_config: dict[tuple, list[dict]] = {}
     for r in records:
         by_config.setdefault((tuple(r["hidden"]), r["lr"], r["batch_size"]), []).append(r)
     rows = []

@@ -26,17 +26,17 @@ class StackedNetworks:
         shapes = [(10, 784)] if H == 0 else [(H, 784), (10, H)]
         self.w = [torch.zeros(K, o, i, dtype=dtype) for o, i in shapes]
         self.b = [torch.zeros(K, o, dtype=dtype) for o, _ in shapes]
-        self.mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
+        self.mask = mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
         self.padded = H > 0 and any(c.hidden[0] != H for c in configs)
         for k, c in enumerate(configs):
             # the same N(0, 1) draw as BookNetwork(sizes, seed=s), i.e. as a single run with that seed
             net = SigmoidNetwork(c.sizes, generator=torch.Generator().manual_seed(c.seed))
-            for l, layer in enumerate(net.layers):
+            for l, layer in enumerate(net.linear_layers()):
                 o, i = layer.weight.shape
                 self.w[l][k, :o, :i] = layer.weight.detach()
                 self.b[l][k, :o] = layer.bias.detach()
-            if H:
-                self.mask[k, 0, : c.hidden[0]] = 1
+            if mask is not None:
+                mask[k, 0, : c.hidden[0]] = 1
         self.step_scale = torch.tensor([c.lr / c.batch_size for c in configs], dtype=dtype).view(K, 1, 1)
         self.to(device)
 
@@ -100,7 +100,7 @@ class StackedNetworks:
         c = self.configs[k]
         net = SigmoidNetwork(c.sizes, dtype=self.w[0].dtype)
         with torch.no_grad():
-            for l, layer in enumerate(net.layers):
+            for l, layer in enumerate(net.linear_layers()):
                 o, i = layer.weight.shape
                 layer.weight.copy_(self.w[l][k, :o, :i])
                 layer.bias.copy_(self.b[l][k, :o])

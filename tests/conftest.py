@@ -61,6 +61,14 @@ def book_run(tmp_path_factory) -> BookRun:
     return BookRun(logdir, result.log_dir, result.checkpoint, "\n".join(said), result.history)
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the shared training run (``book_run``, directly or through another fixture) is slow:
+    the run trains the book's network for 2 epochs.  ``pytest -m "not slow"`` leaves it out with them."""
+    for item in items:
+        if "book_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny tensor ops are fastest on one thread, and results then do not depend on the core count."""

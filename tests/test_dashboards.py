@@ -109,6 +109,7 @@ def test_images_and_histograms(shared_run):
     assert counts.trace() / 10_000 == pytest.approx(events.Scalars("test/accuracy")[-1].value, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_no_images_leaves_out_images_and_histograms(tmp_path):
     assert main(["--epochs", "1", "--logdir", str(tmp_path), "--no-progress", "--no-images"]) == 0
     events = _read(tmp_path)

@@ -368,6 +368,7 @@ def test_demo_main_prints_the_tables(capsys):
     assert "  1000 |   0.0000   0.0000   0.5000   1.0000   1.0000" in out
 
 
+@pytest.mark.slow
 def test_demo_runs_as_a_module():
     import subprocess
     import sys
@@ -379,6 +380,7 @@ def test_demo_runs_as_a_module():
     assert "NAND perceptron" in result.stdout
 
 
+@pytest.mark.slow
 def test_figure_script_writes_a_png(tmp_path):
     spec = importlib.util.spec_from_file_location("sigmoid_vs_step", ROOT / "experiments" / "sigmoid_vs_step.py")
     module = importlib.util.module_from_spec(spec)

@@ -205,6 +205,7 @@ def test_bad_images_raise_one_line_image_errors(tmp_path):
         assert "\n" not in message and str(path) in message and phrase in message, (name, message)
 
 
+@pytest.mark.slow
 def test_predict_cli_bad_image_subprocess(tmp_path, checkpoint):
     (tmp_path / "notes.png").write_text("hello")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -305,6 +306,7 @@ def test_no_checkpoint_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     assert "python -m nndigits.train" in line
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test_numpy, capsys):
     ckpt = _train(tmp_path_factory.mktemp("flat"), "--hidden", "--epochs", "1")  # [784, 10]
     assert load_network(ckpt).sizes == [784, 10]
@@ -352,6 +354,7 @@ def test_compose_line_styles(mnist_test_numpy):
         synthetic.compose_line(x[:5], "spiral", rng)
 
 
+@pytest.mark.slow
 def test_read_composed_lines(net, mnist_test_numpy):
     x, y = mnist_test_numpy
     rng = np.random.default_rng(5)

@@ -33,6 +33,8 @@ class EvaluationSums(nn.Module):
 
     torchmetrics' ``SumMetric`` keeps each sum on the module's device (no sync to the
     host per batch) and resets it for every evaluation; NaN costs are kept, not dropped.
+    What it costs the book's run against plain Python sums: ``python
+    experiments/evaluation_cost.py`` (results in experiments/results/evaluation_cost.md).
     """
 
     def __init__(self) -> None:

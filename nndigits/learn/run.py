@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .checkpoints import DEFAULT_LOGDIR
 
@@ -58,6 +59,25 @@ def check_resume(checkpoint: dict, wanted: dict) -> None:
         raise CheckpointError(
             "the checkpoint was trained with " + ", ".join(different) + "; resume with the settings of the original run"
         )
+
+
+def bare_trainer(epochs: int, **options):
+    """A CPU ``pl.Trainer`` for ``epochs`` with no logger, checkpoints, progress bar, model summary or sanity check.
+
+    For studies and tests that train a ``BookNetwork`` (or a variant of it) on their own data;
+    ``train_run`` is the full run.  ``options`` are more (or overriding) Trainer arguments.
+    """
+    import pytorch_lightning as pl
+
+    defaults: dict[str, Any] = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return pl.Trainer(max_epochs=epochs, **(defaults | options))
 
 
 def _progress_bar():

@@ -232,5 +232,5 @@ def fit(
 
 
 def load(checkpoint: str | os.PathLike) -> Network:
-    """The network in a checkpoint written by ``fit`` or ``python -m nndigits.train`` (``CheckpointError`` if not one)."""
+    """The network in a checkpoint written by ``fit`` or ``python -m nndigits.train``; ``CheckpointError`` if none."""
     return Network(load_network(checkpoint), checkpoint=Path(checkpoint))

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..learn.network import SigmoidNetwork
+
 COLUMNS = 10
 
 
@@ -30,14 +32,15 @@ def _grid(n: int, columns: int = COLUMNS, cell: float = 1.0, title_room: float =
     return fig, list(axes[:n])
 
 
-def hidden_weights(net: torch.nn.Module, layer: int = 0, columns: int = COLUMNS) -> Figure:
+def hidden_weights(net: SigmoidNetwork, layer: int = 0, columns: int = COLUMNS) -> Figure:
     """Each neuron's incoming weights w_jk as a 28x28 picture: red pulls z = w.x + b up, blue down.
 
     Only neurons reading the 784 pixels can be drawn as pictures: the first
     layer of ``SigmoidNetwork`` (its hidden neurons, in [784, 30, 10]).  Each
     picture has its own colour scale, symmetric about 0, so white means weight 0.
     """
-    weight = net.layers[layer].weight.detach().cpu().float()
+    linear: torch.nn.Linear = net.layers[layer]  # type: ignore[assignment]
+    weight = linear.weight.detach().cpu().float()
     if weight.shape[1] != 784:
         raise ValueError(f"layer {layer} reads {weight.shape[1]} inputs, not the 784 pixels; only layer 0 does")
     fig, axes = _grid(len(weight), columns)

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from PIL import ImageOps
 
 from .learn.checkpoints import DEFAULT_LOGDIR, load_network
 from .learn.mnist import TRAIN_SIZE, load_split
@@ -96,7 +97,8 @@ def _as_rows(images) -> tuple[torch.Tensor, bool]:
     if isinstance(images, (str, os.PathLike)):
         return torch.from_numpy(load_digit(images)).reshape(1, 784), True
     if hasattr(images, "mode") and hasattr(images, "convert"):  # a PIL image: a photo or scan, prepared like a file
-        return torch.from_numpy(to_mnist(ink_map(gray_levels(images), "image"), "image")).reshape(1, 784), True
+        gray = gray_levels(ImageOps.exif_transpose(images))
+        return torch.from_numpy(to_mnist(ink_map(gray, "image"), "image")).reshape(1, 784), True
     if isinstance(images, (list, tuple)):
         if not images:
             raise ValueError("predict got an empty list of images")
@@ -226,7 +228,8 @@ def fit(
         say=(say or print) if verbose else None,
     )
     if result.interrupted and verbose:
-        (say or print)(f"interrupted after {len(result.history)} epochs")
+        done = len(result.history)
+        (say or print)(f"interrupted after {done} epoch{'' if done == 1 else 's'}; returning the network as it is")
     net = Network(result.model.net.cpu(), result.history, result.checkpoint)  # type: ignore[attr-defined]
     return net, net.history
 

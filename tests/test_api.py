@@ -6,6 +6,7 @@ run as a subprocess on the same image files and checkpoint.
 """
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,28 @@ def test_fit_with_a_logdir_writes_the_commands_logs_and_checkpoint(quick_run, lo
 
 
 @pytest.mark.slow
+def test_interrupting_fit_returns_the_network_learned_so_far():
+    """Ctrl-C (a notebook's stop button sends the same SIGINT) ends training; fit still returns (net, history)."""
+    code = (
+        "import nndigits\n"
+        "net, history = nndigits.fit(epochs=30, logdir=None)\n"
+        "print('returned', len(history), history.test_correct)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-u", "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines = []
+    for line in child.stdout:
+        lines.append(line.rstrip())
+        if line.startswith("Epoch 0:"):
+            child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=120) == 0, child.stderr.read()
+    assert any(line.startswith("interrupted after ") for line in lines)
+    returned = [line for line in lines if line.startswith("returned ")]
+    assert returned and int(returned[0].split()[1]) < 30
+
+
+@pytest.mark.slow
 def test_predict_agrees_with_the_predict_command(logged_run, digit_files, mnist_test):
     net, _, _ = logged_run
     command = subprocess.run(
@@ -144,6 +167,9 @@ def test_predict_accepts_mnist_style_arrays_and_tensors(mnist_test):
     assert net.predict(x[7].numpy().reshape(28, 28)) == int(digits[7])
     assert net.predict(x[7]) == int(digits[7])
     assert isinstance(net.predict(x[7]), int)
+    photo = ROOT / "examples" / "digit_7_dark_on_light.png"  # dark ink on light paper: inverted, cropped, centred
+    assert torch.equal(net.feedforward(Image.open(photo)), net.feedforward(photo))
+    assert torch.equal(net.feedforward(Image.open(photo).convert("RGBA")), net.feedforward(photo))
 
 
 def test_predict_refuses_what_is_not_a_digit(tmp_path):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..learn.network import SigmoidNetwork
 
@@ -100,13 +101,15 @@ def learning_curve(history: Sequence[dict]) -> Figure:
     for split, name in (("test", "test"), ("val", "validation")):
         if history and f"{split}/accuracy" in history[0]:
             accuracy.plot(epochs, [100 * row[f"{split}/accuracy"] for row in history], marker="o", label=name)
-    for split, name in (("train", "training"), ("val", "validation")):
+    # the training cost is the mean over the epoch, each C_x taken just before its own mini-batch's step
+    for split, name in (("train", "training (during the epoch)"), ("val", "validation (after it)")):
         if history and f"{split}/cost" in history[0]:
             cost.plot(epochs, [row[f"{split}/cost"] for row in history], marker="o", label=name)
     accuracy.set(xlabel="epoch", ylabel="accuracy (%)", title="Classified right")
     cost.set(xlabel="epoch", ylabel="C = (1/2n) sum ||y - a||^2", title="Quadratic cost (eq. 6)")
     for ax in (accuracy, cost):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend()
     return fig

@@ -186,11 +186,11 @@ for ax, image, label in zip(axes, training.images, training.labels):
 The desired output $y(x)$ for a digit is a 10-vector with a 1 at that digit.  The network learns by making
 the *quadratic cost* (mean squared error) small:
 
-$$C(w, b) \equiv \frac{1}{2n} \sum_x \| y(x) - a \|^2 \qquad (6)$$
+$$C(w, b) \equiv \frac{1}{2n} \sum_x \lVert y(x) - a \rVert^2 \qquad (6)$$
 
-PyTorch's `nn.MSELoss()` is not this cost: it averages over all $10n$ numbers, $\frac{1}{10n}\sum_x \|y(x) - a\|^2$,
-which is $C$ times $2/10$.  Its gradient is 5 times smaller, so with it the book's $\eta = 3$ would silently
-be $\eta = 0.6$.  nndigits uses the book's cost (`quadratic_cost`).""",
+PyTorch's `nn.MSELoss()` is not this cost: it averages over all $10n$ numbers,
+$\frac{1}{10n}\sum_x \lVert y(x) - a\rVert^2$, which is $C$ times $2/10$.  Its gradient is 5 times smaller,
+so with it the book's $\eta = 3$ would silently be $\eta = 0.6$.  nndigits uses the book's cost (`quadratic_cost`).""",
     ),
     (
         "code",
@@ -206,9 +206,9 @@ print(f"C (eq. 6) = {book:.4f}, MSELoss = {mse:.4f}, ratio {mse / book:.2f}")"""
         r"""### Gradient descent: the ball rolling down the valley
 
 For a small move $\Delta v$ the cost changes by $\Delta C \approx \nabla C \cdot \Delta v$ (eq. 9).  Choosing
-$\Delta v = -\eta \nabla C$ (eq. 10) makes $\Delta C \approx -\eta \|\nabla C\|^2 \le 0$, so the ball moves by
+$\Delta v = -\eta \nabla C$ (eq. 10) makes $\Delta C \approx -\eta \lVert\nabla C\rVert^2 \le 0$, so the ball moves by
 $v \to v' = v - \eta \nabla C$ (eq. 11) -- exactly one step of `torch.optim.SGD(lr=eta)`.  First, eq. 9 itself:
-its error falls like $\|\Delta v\|^2$, a quarter each time the step halves.""",
+its error falls like $\lVert\Delta v\rVert^2$, a quarter each time the step halves.""",
     ),
     (
         "code",

@@ -195,6 +195,7 @@ def test_load_refuses_what_is_not_a_checkpoint(tmp_path):
         nndigits.load(tmp_path / "none.ckpt")
 
 
+@pytest.mark.slow
 def test_mnist_is_the_books_split(mnist_train, mnist_test):
     training, validation, test = nndigits.mnist()
     assert training.images.shape == (50_000, 784) and training.labels.shape == (50_000,)

@@ -40,8 +40,7 @@ def hidden_weights(net: SigmoidNetwork, layer: int = 0, columns: int = COLUMNS) 
     layer of ``SigmoidNetwork`` (its hidden neurons, in [784, 30, 10]).  Each
     picture has its own colour scale, symmetric about 0, so white means weight 0.
     """
-    linear: torch.nn.Linear = net.layers[layer]  # type: ignore[assignment]
-    weight = linear.weight.detach().cpu().float()
+    weight = net.linear_layers()[layer].weight.detach().cpu().float()
     if weight.shape[1] != 784:
         raise ValueError(f"layer {layer} reads {weight.shape[1]} inputs, not the 784 pixels; only layer 0 does")
     fig, axes = _grid(len(weight), columns)

@@ -61,9 +61,10 @@ def dead_message(dead: list[tuple[int, float, float]], epoch: int) -> str:
     return (
         f"Stuck (epoch {epoch}): the output neuron{'' if one else 's'} for digit{'' if one else 's'} {digits} "
         f"{'is' if one else 'are'} below 0.01 for {worst:.1%} of the validation images and "
-        f"almost never {'wins' if one else 'win'}, so this run will stay below ~{100 - 10 * len(dead)}%. "
-        "A saturated sigmoid learns very slowly (sigma'(z) is almost 0): a bad start from the N(0, 1) weights, "
-        f"likelier with many hidden neurons. Try another --seed; {READ_MORE}."
+        f"almost never {'wins' if one else 'win'}: a saturated sigmoid learns very slowly (sigma'(z) is almost 0), "
+        f"so {'this digit' if one else 'these digits'} may go unrecognised for many epochs or for good "
+        f"(the run stays below ~{100 - 10 * len(dead)}% meanwhile). A bad start from the N(0, 1) weights, likelier "
+        f"with many hidden neurons: try another --seed; {READ_MORE}."
     )
 
 

@@ -88,7 +88,7 @@ def test_hparams_with_best_accuracies(book_run):
     assert start.hparams["sizes"].string_value == "784-30-10"
     assert start.hparams["eta"].number_value == 3.0
     assert start.hparams["m"].number_value == 10
-    assert start.hparams["epochs"].number_value == 2
+    assert set(start.hparams) == {"sizes", "eta", "m", "seed"}  # few columns: the metrics fit on the screen
     assert start.hparams["seed"].number_value == 1
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     metrics = {m.name.tag for m in experiment.metric_infos}

@@ -115,7 +115,7 @@ def test_images_and_histograms(book_run):
     confusion = events.Images("test/confusion_matrix")[-1]
     assert (confusion.width, confusion.height) == (440, 290)
     neurons = events.Images(WB + "first layer's incoming weights")[-1]
-    assert (neurons.width, neurons.height) == (10 * 60, 3 * 80)  # 30 hidden neurons, 10 a row, 2x enlarged
+    assert (neurons.width, neurons.height) == (6 * 88, 5 * 108)  # 30 hidden neurons, 6 a row, 3x enlarged
     weights = events.Histograms(WB + "hidden1 weights")
     assert [h.step for h in weights] == [0, 1] and weights[-1].histogram_value.num == 784 * 30
     outputs = events.Histograms("val/output_activations")[-1].histogram_value
@@ -158,7 +158,7 @@ def test_pictures():
     assert grid[22, 2] == grid[24, 4] == 255 and grid[22, 5] == 0  # the lit pixel, enlarged 3x, then black
     assert grid[:22].min() == 0 and grid[:22].max() == 255  # a caption is written above it
     weights = dashboards.weights_image(torch.linspace(-1, 1, 784).repeat(3, 1), ["a", "b", "c"])
-    assert weights.shape == (80, 3 * 60, 3)
+    assert weights.shape == (108, 3 * 88, 3)
     assert tuple(weights[22, 2]) == (0, 0, 255) and tuple(weights[-3, -3]) == (255, 0, 0)  # blue -1, red +1
     table = dashboards.confusion_image(torch.eye(10, dtype=torch.long) * 7)
     assert table.shape == (290, 440, 3)

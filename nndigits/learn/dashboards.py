@@ -113,7 +113,7 @@ def weights_image(weight: torch.Tensor, names: list[str], limit: int = 100) -> n
     w = weight[:limit].detach().float().cpu()
     w = (w / w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)).reshape(-1, 28, 28, 1).numpy()
     rgb = 255 - np.concatenate([np.clip(-w, 0, 1), np.abs(w), np.clip(w, 0, 1)], axis=3) * 255
-    return tiles(rgb.astype(np.uint8), names[:limit], columns=10, scale=2)  # 30 neurons: 600 x 240 px
+    return tiles(rgb.astype(np.uint8), names[:limit], columns=6, scale=3)  # 30 neurons: 528 x 540 px
 
 
 def confusion_image(counts: torch.Tensor, cell: int = 40, row: int = 24) -> np.ndarray:
@@ -130,10 +130,13 @@ def confusion_image(counts: torch.Tensor, cell: int = 40, row: int = 24) -> np.n
     draw.text((4, 2), "row: true digit, column: network's answer", fill="black", font=FONT)
     off = counts - torch.diag(torch.diag(counts))
     peak = {True: max(1, int(torch.diag(counts).max())), False: max(1, int(off.max()))}
-    middle = {"anchor": "mm", "fill": "black"}
     for d in range(k):
-        draw.text(((d + 1.5) * cell, title + row / 2), str(d), font=FONT, **middle)  # the answer, on top
-        draw.text((cell / 2, title + (d + 1.5) * row), str(d), font=FONT, **middle)  # the truth, on the left
+        draw.text(
+            ((d + 1.5) * cell, title + row / 2), str(d), font=FONT, anchor="mm", fill="black"
+        )  # the answer, on top
+        draw.text(
+            (cell / 2, title + (d + 1.5) * row), str(d), font=FONT, anchor="mm", fill="black"
+        )  # the truth, on the left
     for i in range(k):
         for j in range(k):
             n = int(counts[i, j])
@@ -142,7 +145,7 @@ def confusion_image(counts: torch.Tensor, cell: int = 40, row: int = 24) -> np.n
             box = ((j + 1) * cell, title + (i + 1) * row, (j + 2) * cell - 1, title + (i + 2) * row - 1)
             draw.rectangle(box, fill=colour if n else "white", outline=(200, 200, 200))
             if n:
-                draw.text(((j + 1.5) * cell, title + (i + 1.5) * row), str(n), font=SMALL, **middle)
+                draw.text(((j + 1.5) * cell, title + (i + 1.5) * row), str(n), font=SMALL, anchor="mm", fill="black")
     return np.asarray(canvas)
 
 

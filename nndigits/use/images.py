@@ -94,8 +94,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
                     f"(sides over {MAX_ASPECT}:1)"
                 )
             img.load()  # now decode, knowing the size is sane
-            img = _shrink(img)
-            img = ImageOps.exif_transpose(img)
+            picture = ImageOps.exif_transpose(_shrink(img))
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -109,7 +108,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
         raise ImageError(
             f"{path}: the image is damaged or unsupported ({_one_line(error) or type(error).__name__})"
         ) from None
-    return img
+    return picture
 
 
 def _shrink(img: Image.Image, side: int = MAX_SIDE) -> Image.Image:

@@ -4,7 +4,7 @@ Each photo is made here from one of MNIST's test digits: enlarged, drawn in dark
 ink on light paper somewhere off-centre in a page two to four times its size,
 then lit unevenly (a brightness ramp across the page and a vignette), given a
 paper texture, blurred like an out-of-focus lens, with sensor noise, and saved
-as PNG or JPEG.  The network, trained here for 2 epochs on MNIST, must read at
+as PNG or JPEG.  The network, trained for 2 epochs on MNIST, must read at
 least 8 of every 10 of them right -- through the same ``load_digit`` that
 ``python -m nndigits.predict`` uses.
 """
@@ -71,11 +71,11 @@ def photos(x: np.ndarray, labels: np.ndarray, folder, count: int = PHOTOS, seed:
 
 
 @pytest.fixture(scope="module")
-def network():
-    """The book's [784, 30, 10], trained for 2 epochs (about 93% on MNIST's test set)."""
-    from nndigits.learn.run import train_run
+def network(book_run):
+    """The book's [784, 30, 10], trained for 2 epochs (about 93% on MNIST's test set): the session's shared run."""
+    from nndigits.learn.checkpoints import load_network
 
-    return train_run([784, 30, 10], epochs=2, seed=1, logdir=None, say=None).model.net
+    return load_network(book_run.checkpoint)
 
 
 @pytest.mark.slow

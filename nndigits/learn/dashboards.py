@@ -20,8 +20,8 @@ with the epoch as the step:
   negative), and the test set's confusion matrix -- drawn large, with large
   captions, because TensorBoard shrinks each image to a card about 330 px wide.
 
-The book's epoch takes about 0.35 s on one CPU thread, so logging must be cheap
-(the budget is 5% of that).  Nothing here runs the network again: the outputs of
+The book's epoch is short, so logging must be cheap
+(a small fraction of an epoch).  Nothing here runs the network again: the outputs of
 the validation pass Lightning already makes are kept by a forward hook, and the
 images are drawn with PIL, not matplotlib.  ``images=False`` (``--no-images``)
 keeps only the scalars and hyperparameters.  ``seconds`` is the time spent here.
@@ -40,6 +40,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
+
+from .adapter import file_writer
 
 # One quantity per chart: TensorBoard colours a chart's series by run and tells the tags of one run
 # apart by marker shape only, so a chart with one tag is one line per run, named by the title.
@@ -80,7 +82,7 @@ def caption(text: str, width: int, height: int = CAPTION + 4, mode: str = "RGB")
 
 
 def tiles(pictures: np.ndarray, captions: list[str], columns: int = 5, scale: int = 3) -> np.ndarray:
-    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times under its caption.
+    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times, captioned.
 
     5 columns of 28 x 3 pixels are 440 px wide: at TensorBoard's card width a caption is still ~13 px tall.
     """
@@ -110,8 +112,8 @@ def weights_image(weight: torch.Tensor, names: list[str], limit: int = 100) -> n
     Each neuron is scaled by its own largest |w|, so the pattern shows even
     where the weights of two neurons differ in size.
     """
-    w = weight[:limit].detach().float().cpu()
-    w = (w / w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)).reshape(-1, 28, 28, 1).numpy()
+    t = weight[:limit].detach().float().cpu()
+    w = (t / t.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)).reshape(-1, 28, 28, 1).numpy()
     rgb = 255 - np.concatenate([np.clip(-w, 0, 1), np.abs(w), np.clip(w, 0, 1)], axis=3) * 255
     return tiles(rgb.astype(np.uint8), names[:limit], columns=6, scale=3)  # 30 neurons: 528 x 540 px
 
@@ -159,7 +161,7 @@ def add_png(writer, tag: str, picture: np.ndarray, step: int) -> None:
         colorspace=1 if picture.ndim == 2 else 3,
         encoded_image_string=buffer.getvalue(),
     )
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+    file_writer(writer).add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
 def add_histogram(writer, tag: str, values: torch.Tensor, step: int, bins: int = 64) -> None:

@@ -129,7 +129,7 @@ def train_run(
     if say is not None:  # one plain line if the run is clearly stuck (a saturated output neuron; learn/stuck.py)
         all_callbacks.append(StuckWatch(say))
     checkpoints = None
-    logger: TensorBoardLogger | bool = False
+    logger: TensorBoardLogger | None = None
     if logdir is not None:
         try:
             logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m, seed), default_hp_metric=False)
@@ -144,7 +144,7 @@ def train_run(
         max_epochs=epochs,
         accelerator=accelerator,
         devices=1,
-        logger=logger,
+        logger=logger if logger is not None else False,
         callbacks=all_callbacks,
         enable_progress_bar=progress,
         enable_checkpointing=checkpoints is not None,
@@ -161,7 +161,7 @@ def train_run(
             f"Training {sizes} by SGD: eta = {eta:g}, m = {m}, {epochs} epochs, "
             f"seed {seed}, on {trainer.strategy.root_device.type} (engine: {engine})"
         )
-        if logger:
+        if logger is not None:
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
     start = time.perf_counter()
     interrupted = False
@@ -175,7 +175,7 @@ def train_run(
     return RunResult(
         model=model,
         history=model.history,
-        log_dir=Path(logger.log_dir) if logger else None,
+        log_dir=Path(logger.log_dir) if logger is not None else None,
         checkpoint=Path(last) if last else None,
         seconds=time.perf_counter() - start,
         interrupted=interrupted or bool(trainer.interrupted),

@@ -55,7 +55,7 @@ class ImageError(Exception):
     """An image file could not be used as a digit; the one-line message names the file and says why."""
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def _one_line(text: object, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text[:limit]
 
@@ -298,15 +298,18 @@ def to_mnist(ink: np.ndarray, name: str = "image") -> np.ndarray:
         if grow >= 1:
             size = grow + 1 if grow % 2 == 0 else grow + 2  # odd, and at least grow + 1
             pooled = np.asarray(Image.fromarray(np.pad(pooled, size), mode="F").filter(ImageFilter.MaxFilter(size)))
-        top, bottom, left, right = ink_box(pooled)
+        box = ink_box(pooled)
+        if box is None:  # cannot happen: max-pooling keeps every stroke
+            raise ImageError(f"{name}: the image has no ink (it is blank or a single uniform colour)")
+        top, bottom, left, right = box
         crop = pooled[top:bottom, left:right]
         h, w = crop.shape
         scale = BOX / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    small = Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(
+    resized = Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(
         (new_w, new_h), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
     )
-    small = np.clip(np.asarray(small, dtype=np.float32), 0.0, None)
+    small = np.clip(np.asarray(resized, dtype=np.float32), 0.0, None)
     peak = float(small.max())
     if peak <= 0:
         raise ImageError(f"{name}: the image has no ink (it is blank or a single uniform colour)")

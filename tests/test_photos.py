@@ -142,6 +142,7 @@ def test_a_thin_long_strip_is_refused_before_decoding(tmp_path):
         assert "too thin and long" in message and str(path) in message and "\n" not in message  # not "damaged"
 
 
+@pytest.mark.slow
 def test_a_big_page_is_scaled_down_before_the_work(tmp_path):
     """A 6000 x 4000 photo costs what its 2048-pixel copy costs, and gives the same digit."""
     import tracemalloc

@@ -39,9 +39,9 @@ class RunResult:
     trainer: object | None = field(default=None, repr=False)
 
 
-def run_name(sizes: Sequence[int], eta: float, m: int) -> str:
-    """The folder a run's versions live in: ``784-30-10_eta3_m10``."""
-    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}"
+def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) -> str:
+    """The folder a run's versions live in: ``784-30-10_eta3_m10_seed1`` (TensorBoard's run and trial name)."""
+    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}" + ("" if seed is None else f"_seed{seed}")
 
 
 def check_resume(checkpoint: dict, wanted: dict) -> None:
@@ -128,6 +128,7 @@ def train_run(
     from .checkpoints import AtomicCheckpointIO, read_checkpoint
     from .dashboards import Dashboards
     from .datamodule import MNISTDataModule
+    from .stuck import StuckWatch
 
     quiet_lightning()
     accelerator = "gpu" if accelerator == "cuda" else accelerator
@@ -145,11 +146,13 @@ def train_run(
         check_resume(read_checkpoint(resume), dict(model.hparams))
     data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
     all_callbacks: list = list(callbacks)
+    if say is not None:  # one plain line if the run is clearly stuck (a saturated output neuron; learn/stuck.py)
+        all_callbacks.append(StuckWatch(say))
     checkpoints = None
     logger: TensorBoardLogger | None = None
     if logdir is not None:
         try:
-            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m), default_hp_metric=False)
+            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m, seed), default_hp_metric=False)
             os.makedirs(logger.log_dir, exist_ok=True)  # a bad logdir fails here, before any work
         except OSError as error:
             raise RunError(f"cannot write logs under {logdir}: {error}") from None

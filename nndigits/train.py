@@ -17,8 +17,8 @@ DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get st
 def build_parser():
     from .cli import Parser, positive
     from .learn.checkpoints import DEFAULT_LOGDIR
-    from .learn.mnist import default_data_dir
     from .learn.devices import GPU_ENGINES
+    from .learn.mnist import default_data_dir
     from .learn.sgd import ENGINES
 
     p = Parser(

@@ -1,8 +1,10 @@
 """The Triton kernels, run by Triton's interpreter on CPU tensors: the same SGD steps as the CPU engines.
 
-``TRITON_INTERPRET=1`` must be set before the kernels are decorated, so this
-file sets it at import and (re)loads ``nndigits.learn.triton_sgd`` under it --
-also when a CUDA test module imported the compiled kernel first.  The
+``TRITON_INTERPRET=1`` must be set before triton is first imported (Lightning
+imports it, so in a full pytest run that is before this file): in a plain run
+``test_all_under_the_interpreter`` runs this file again in a subprocess with the
+variable set, where the other tests run.  Directly:
+``TRITON_INTERPRET=1 python -m pytest -q tests/test_triton.py``.  The
 interpreter executes the kernel's tile operations with NumPy in float32, so
 the comparison is of two fp32 computations that sum in different orders:
 equal to ``rtol = 1e-5`` (``atol = 1e-6`` for the small networks, ``1e-5`` on MNIST
@@ -10,27 +12,22 @@ rows whose 784-long sums round more), step for step.
 """
 
 import copy
-import importlib
 import os
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-os.environ["TRITON_INTERPRET"] = "1"
-
-import torch  # noqa: E402
-
+# Only true when the variable was set before this process imported triton (pytorch_lightning imports it).
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 triton = pytest.importorskip("triton")
 
-_imported_before = "nndigits.learn.triton_sgd" in sys.modules
-
-import nndigits.learn.triton_sgd  # noqa: E402
-
-if _imported_before:  # decorated earlier without the interpreter (tests/test_cuda.py on a GPU): decorate again
-    importlib.reload(nndigits.learn.triton_sgd)
-
 import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
 
+import nndigits.learn.triton_sgd as triton_sgd  # noqa: E402
 from nndigits.learn.book import BookNetwork  # noqa: E402
 from nndigits.learn.network import SigmoidNetwork, one_hot  # noqa: E402
 from nndigits.learn.sgd import backprop_steps  # noqa: E402
@@ -39,14 +36,38 @@ from nndigits.studies.sweep.grid import Config  # noqa: E402
 from nndigits.studies.sweep.stacked import StackedNetworks  # noqa: E402
 from nndigits.studies.sweep.triton_stacked import TritonStacked  # noqa: E402
 
+interpreted = pytest.mark.skipif(not INTERPRETED, reason="runs in the subprocess of test_all_under_the_interpreter")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(INTERPRETED, reason="this is that subprocess")
+def test_all_under_the_interpreter():
+    """Run this file again in a fresh process with TRITON_INTERPRET=1 set before triton is imported; all must pass."""
+    here = Path(__file__)
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here)],
+        cwd=here.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    tail = (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 0, tail
+    summary = tail.strip().splitlines()[-1]
+    assert re.search(r"\b1[0-9] passed", summary) and "failed" not in summary and "error" not in summary, tail
+
+
 SMALL = dict(rtol=1e-5, atol=1e-6)
 MNIST = dict(rtol=1e-5, atol=1e-5)
 
 
+@interpreted
 def test_the_interpreter_is_what_runs():
     from triton.runtime.interpreter import InterpretedFunction
 
-    assert isinstance(nndigits.learn.triton_sgd.sgd_chunk_kernel, InterpretedFunction)
+    assert isinstance(triton_sgd.sgd_chunk_kernel, InterpretedFunction)
 
 
 def _data(rows, n_in, n_out, seed):
@@ -68,6 +89,7 @@ def _same_steps(net, x, y, eta, m, tolerance, precision="ieee"):
     return reference
 
 
+@interpreted
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("rows", [16, 18])  # 18: four mini-batches of 4 and a short last one of 2 (eta/2, as on CPU)
 def test_kernel_takes_the_backprop_steps_small(seed, rows):
@@ -78,12 +100,14 @@ def test_kernel_takes_the_backprop_steps_small(seed, rows):
     assert all(not torch.equal(p, b) for p, b in zip(net.parameters(), before))  # it did learn
 
 
+@interpreted
 def test_kernel_sizes_not_powers_of_two():
     net = SigmoidNetwork([13, 7, 3], generator=torch.Generator().manual_seed(5))
     x, y = _data(15, 13, 3, 5)
     _same_steps(net, x, y, eta=0.5, m=3, tolerance=SMALL)
 
 
+@interpreted
 def test_kernel_keeps_weights_across_chunks():
     """Two launches (weights written back, read again) take the steps one long backprop run takes."""
     net = SigmoidNetwork([16, 8, 4], generator=torch.Generator().manual_seed(3))
@@ -100,6 +124,7 @@ def test_kernel_keeps_weights_across_chunks():
         torch.testing.assert_close(got, want, **SMALL)
 
 
+@interpreted
 def test_kernel_on_mnist_rows_book_network(mnist_train):
     """The book's [784, 30, 10] network, m = 10, five steps on real training digits."""
     images, labels = mnist_train
@@ -108,6 +133,7 @@ def test_kernel_on_mnist_rows_book_network(mnist_train):
     _same_steps(net, x, y, eta=3.0, m=10, tolerance=MNIST)
 
 
+@interpreted
 def test_tf32_is_an_opt_in_that_runs():
     """Under the interpreter TF32 dots are computed in fp32 (no tensor cores), so only that the option runs is shown
     here; how far TF32 moves the numbers is measured on a GPU (tests/test_cuda.py)."""
@@ -130,6 +156,7 @@ def test_bad_precision_and_depth_are_refused():
         )  # fmt: skip
 
 
+@interpreted
 def test_booknetwork_triton_engine_through_the_trainer(mnist_train):
     """The same LightningModule, engine="triton", fitted by Lightning's Trainer (on CPU, under the interpreter):
     the same weights as engine="backprop" after two chunks of real digits, and global_step counts the SGD steps."""
@@ -154,6 +181,7 @@ def _stacked(configs):
     return StackedNetworks(configs)
 
 
+@interpreted
 @pytest.mark.parametrize("rows", [12, 10])  # 10: a short last mini-batch of 2
 def test_stacked_kernel_takes_the_sweep_steps(mnist_train, rows):
     """K = 4 networks of different hidden sizes (padded to 12), etas, seeds; each on its own digits."""

@@ -25,7 +25,7 @@ from .sgd import backprop_steps
 
 
 class CudaGraphSteps:
-    """The ``"cudagraph"`` engine of ``BookNetwork``: ``steps(x, y, errors)`` = ``backprop_steps`` on the chunk, replayed.
+    """The ``"cudagraph"`` engine of ``BookNetwork``: ``steps(x, y, errors)`` replays ``backprop_steps`` on the chunk.
 
     ``layers`` must live on a CUDA device; ``errors`` receives a - y per example.
     """

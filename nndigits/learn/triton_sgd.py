@@ -35,11 +35,6 @@ PRECISIONS = ("ieee", "tf32")
 
 
 @triton.jit
-def _sigmoid(z):
-    return 1.0 / (1.0 + tl.exp(-z))
-
-
-@triton.jit
 def sgd_chunk_kernel(
     x_ptr,  # [K, rows, n_in] (network k's examples, in order; stride_xk = 0 when all share them)
     y_ptr,  # [K, rows, n_out] desired outputs y(x)
@@ -97,9 +92,9 @@ def sgd_chunk_kernel(
         out_mask = r_ok[:, None] & o_ok[None, :]
         y = tl.load(y_ptr + k * stride_yk + r[:, None] * n_out + ro[None, :], mask=out_mask, other=0.0)
         # forward (eq. 4); padded hidden units are inert: activation 0
-        a1 = _sigmoid(tl.dot(x, tl.trans(w1), input_precision=PRECISION) + b1[None, :])
+        a1 = 1.0 / (1.0 + tl.exp(-(tl.dot(x, tl.trans(w1), input_precision=PRECISION) + b1[None, :])))  # sigma
         a1 = tl.where(h_real[None, :], a1, 0.0)
-        a2 = _sigmoid(tl.dot(a1, tl.trans(w2), input_precision=PRECISION) + b2[None, :])
+        a2 = 1.0 / (1.0 + tl.exp(-(tl.dot(a1, tl.trans(w2), input_precision=PRECISION) + b2[None, :])))
         error = tl.where(out_mask, a2 - y, 0.0)  # dC_x/da = a - y; zero for padded rows and outputs
         tl.store(err_ptr + k * stride_ek + r[:, None] * n_out + ro[None, :], error, mask=out_mask)
         # backward: delta^2, then delta^1 through w^2 before w^2 moves

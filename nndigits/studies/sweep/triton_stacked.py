@@ -23,7 +23,7 @@ from .stacked import StackedNetworks
 
 
 class TritonStacked:
-    """``TritonStacked(nets)(xs, ys, m, errors)`` does what ``nets.sgd_steps(xs, ys, m, errors)`` does, in one launch."""
+    """``TritonStacked(nets)(xs, ys, m, errors)`` does what ``nets.sgd_steps(xs, ys, m, errors)`` does, in a launch."""
 
     def __init__(self, nets: StackedNetworks, precision: str = "ieee", num_warps: int = 8):
         if nets.hidden == 0:

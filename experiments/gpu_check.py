@@ -17,25 +17,29 @@ Sections:
   4. the sweep, s/epoch for K = 1, 10, 132 networks of the book's size: torch stacked (CPU, GPU) and
      the Triton stacked kernel (fp32, TF32)
 
-MNIST travels as raw IDX files in a git-ignored folder (``.mnist/`` is in .gitignore):
+MNIST travels as its raw IDX files (gzipped or not) in a git-ignored folder (``.mnist/`` is in .gitignore):
 
-    mkdir -p .mnist/MNIST/raw && cp ~/.cache/nndigits/MNIST/raw/*-ubyte .mnist/MNIST/raw/
-    python experiments/gpu_check.py --data-dir .mnist --out "$OUT"            # on the GPU machine
+    mkdir -p .mnist/MNIST/raw && for f in ~/.cache/nndigits/MNIST/raw/*-ubyte; do
+        gzip -c "$f" > .mnist/MNIST/raw/$(basename "$f").gz; done      # 11 MB to carry (raw files work too)
+    python3 experiments/gpu_check.py --data-dir .mnist --out "$OUT"           # on the GPU machine
     python experiments/gpu_check.py --device cpu --quick --out /tmp/gpu_dry   # dry run: starts, parses, CPU rows
 
-(device tool: carry [".mnist"], timeout_s 540.)  Nothing here changes ``auto``:
+(device tool: command ``PYTHONUNBUFFERED=1 python3 experiments/gpu_check.py --data-dir .mnist``,
+carry [".mnist"], timeout_s 560; it writes 5 files under $OUT.)  Nothing here changes ``auto``:
 a rule goes into ``nndigits/learn/devices.py`` only by hand, with these results.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -244,6 +248,20 @@ def time_sweep(name, K, device, x_train, y_train, steps: int, precision=None, ch
     }
 
 
+def unpacked(data_dir: Path) -> Path:
+    """``data_dir`` itself, or -- when its MNIST/raw holds only ``*-ubyte.gz`` (11 MB instead of 55 to carry) -- a
+    temporary folder with them unpacked, which ``load_split`` then verifies as usual."""
+    raw = data_dir / "MNIST" / "raw"
+    packed = sorted(raw.glob("*-ubyte.gz"))
+    if not packed or all((raw / p.name[:-3]).exists() for p in packed):
+        return data_dir
+    target = Path(tempfile.mkdtemp(prefix="gpu_check_mnist_"))
+    (target / "MNIST" / "raw").mkdir(parents=True)
+    for p in packed:
+        (target / "MNIST" / "raw" / p.name[:-3]).write_bytes(gzip.decompress(p.read_bytes()))
+    return target
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.environ.get("OUT") or "experiments/results/gpu_check")
@@ -269,6 +287,7 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     env.pop("TRITON_INTERPRET", None)
     if args.data_dir:
+        args.data_dir = unpacked(Path(args.data_dir))
         env["NNDIGITS_DATA_DIR"] = str(Path(args.data_dir).resolve())
         os.environ["NNDIGITS_DATA_DIR"] = env["NNDIGITS_DATA_DIR"]
     try:
@@ -308,7 +327,8 @@ def main(argv=None) -> int:
             if left() < 150:
                 report.data["notes"].append(f"end-to-end {engine} skipped: out of time")
                 continue
-            run_train(report, engine, "gpu" if device.type == "cuda" else "cpu", epochs, env, out / "tb", left() - 120)
+            logdir = Path(tempfile.mkdtemp(prefix="gpu_check_tb_"))  # not under --out: $OUT takes back 8 files
+            run_train(report, engine, "gpu" if device.type == "cuda" else "cpu", epochs, env, logdir, left() - 120)
     if "book" not in args.skip:
         for name, factory, dev in book_engines(device):
             if left() < 60:

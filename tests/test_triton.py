@@ -8,7 +8,8 @@ variable set, where the other tests run.  Directly:
 interpreter executes the kernel's tile operations with NumPy in float32, so
 the comparison is of two fp32 computations that sum in different orders:
 equal to ``rtol = 1e-5`` (``atol = 1e-6`` for the small networks, ``1e-5`` on MNIST
-rows whose 784-long sums round more), step for step.
+rows whose 784-long sums round more), step for step over a few steps; over 51
+steps on MNIST within twice the CPU fp32 engine's own distance from float64.
 """
 
 import copy
@@ -131,6 +132,23 @@ def test_kernel_on_mnist_rows_book_network(mnist_train):
     x, y = images[:50], one_hot(labels[:50])
     net = SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(1))
     _same_steps(net, x, y, eta=3.0, m=10, tolerance=MNIST)
+
+
+@interpreted
+def test_kernel_drift_is_fp32_rounding_over_an_epoch_chunk(mnist_train):
+    """51 steps (503 digits, a short last mini-batch): the kernel stays as close to the CPU fp32 engine as that
+    engine is to the same steps in float64 -- the difference is rounding, not a different algorithm."""
+    images, labels = mnist_train
+    x, y = images[:503], one_hot(labels[:503])
+    net = SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(1))
+    fp32, fp64 = copy.deepcopy(net), copy.deepcopy(net).double()
+    backprop_steps(fp32.layers, x.split(10), y.split(10), 3.0, torch.empty_like(y).split(10))
+    backprop_steps(fp64.layers, x.double().split(10), y.double().split(10), 3.0, torch.empty_like(y).double().split(10))
+    TritonSteps(net.layers, 3.0, 10)(x, y, torch.empty_like(y))
+    for kernel, cpu, exact in zip(net.parameters(), fp32.parameters(), fp64.parameters()):
+        rounding = (cpu.double() - exact).abs().max().item()
+        assert (kernel - cpu).abs().max().item() <= 2 * rounding
+        torch.testing.assert_close(kernel, cpu, rtol=1e-4, atol=1e-5)
 
 
 @interpreted

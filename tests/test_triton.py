@@ -35,7 +35,7 @@ from nndigits.learn.sgd import backprop_steps  # noqa: E402
 from nndigits.learn.triton_sgd import TritonSteps, launch_chunk  # noqa: E402
 from nndigits.studies.sweep.grid import Config  # noqa: E402
 from nndigits.studies.sweep.stacked import StackedNetworks  # noqa: E402
-from nndigits.studies.sweep.triton_stacked import TritonStacked  # noqa: E402
+from nndigits.studies.sweep.triton_stacked import TritonStacked, stacked_steps  # noqa: E402
 
 interpreted = pytest.mark.skipif(not INTERPRETED, reason="runs in the subprocess of test_all_under_the_interpreter")
 
@@ -227,3 +227,12 @@ def test_stacked_kernel_takes_the_sweep_steps(mnist_train, rows):
 def test_stacked_kernel_refuses_groups_without_a_hidden_layer():
     with pytest.raises(ValueError, match="one hidden layer"):
         TritonStacked(_stacked([Config((), 3.0, 10, 0)]))
+
+
+def test_stacked_steps_picks_the_engine():
+    nets = _stacked([Config((8,), 3.0, 4, 0)])
+    assert stacked_steps(nets) == nets.sgd_steps
+    assert isinstance(stacked_steps(nets, "triton"), TritonStacked)
+    assert stacked_steps(nets, "triton-tf32").precision == "tf32"
+    with pytest.raises(ValueError, match="unknown sweep engine"):
+        stacked_steps(nets, "cuda")

@@ -44,3 +44,20 @@ class TritonStacked:
         w1, w2 = nets.w
         b1, b2 = nets.b
         launch_chunk(xs, ys, errors, w1, b1, w2, b2, self.eta, self.hidden, m, self.precision, self.num_warps)
+
+
+SWEEP_ENGINES = ("torch", "triton", "triton-tf32")
+
+
+def stacked_steps(nets: StackedNetworks, engine: str = "torch"):
+    """The step function ``step(xs, ys, m, errors)`` of a sweep engine: ``nets.sgd_steps`` or the Triton kernel.
+
+    How the sweep would use it: in ``loop.train_group``, ``step = stacked_steps(nets, engine)`` once, then
+    ``step(xs, ys, m, errors)`` where it now calls ``nets.sgd_steps``; ``torch`` stays the default until the
+    kernel has been measured faster on a GPU (experiments/gpu_check.py).
+    """
+    if engine == "torch":
+        return nets.sgd_steps
+    if engine in ("triton", "triton-tf32"):
+        return TritonStacked(nets, precision="tf32" if engine == "triton-tf32" else "ieee")
+    raise ValueError(f"unknown sweep engine {engine!r}; choose one of {', '.join(SWEEP_ENGINES)}")

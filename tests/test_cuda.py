@@ -108,6 +108,7 @@ def test_auto_still_means_cpu_with_a_gpu_present():
     assert choose_accelerator("auto", [784, 30, 10], 10, "cudagraph") == "gpu"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["cudagraph", "triton", "backprop"])
 def test_book_run_end_to_end_on_cuda(engine, tmp_path):
     """``train_run`` on the GPU through the same LightningModule: one epoch of the book's run learns the digits."""

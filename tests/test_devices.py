@@ -83,6 +83,7 @@ def test_train_command_says_one_line(args, message, capsys, monkeypatch, tmp_pat
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_train_run_auto_trains_on_the_cpu_even_when_a_gpu_is_seen(monkeypatch):
     """The wiring in learn/run.py: with a GPU "present", auto still gives Lightning the CPU."""
     from nndigits.learn.run import train_run

@@ -20,6 +20,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from .adapter import count_optimizer_steps
+from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -85,8 +86,9 @@ class BookNetwork(pl.LightningModule):
             raise ValueError(f"learning rate eta must be a positive number, got {lr}")
         if batch_size < 1:
             raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if engine not in ENGINES + GPU_ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES + GPU_ENGINES)}")
+        check_engine_sizes(engine, sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
@@ -97,6 +99,7 @@ class BookNetwork(pl.LightningModule):
         # The sums of each held-out dataloader (0: validation, 1: test), registered as submodules.
         self._val_sums, self._test_sums = EvaluationSums(), EvaluationSums()
         self._sums = (self._val_sums, self._test_sums)
+        self._gpu_steps = None  # the cudagraph/triton engine, built on the first chunk (learn/devices.py)
 
     @property
     def eta(self) -> float:
@@ -126,6 +129,11 @@ class BookNetwork(pl.LightningModule):
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
         if self.engine == "backprop":
             backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
+            if self._gpu_steps is None:
+                self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
+            self._gpu_steps(x, y, errors)
             self._count_sgd_steps(-(-len(x) // m))
         else:
             optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step

@@ -131,9 +131,9 @@ def train_run(
     from .stuck import StuckWatch
 
     quiet_lightning()
-    accelerator = "gpu" if accelerator == "cuda" else accelerator
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise RunError("accelerator gpu was asked for, but torch sees no CUDA GPU (use cpu or auto)")
+    from .devices import choose_accelerator  # auto = cpu unless a measured rule says the GPU is faster
+
+    accelerator = choose_accelerator(accelerator, sizes, m, engine)
     if threads:
         torch.set_num_threads(threads)
     # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU

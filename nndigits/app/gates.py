@@ -34,10 +34,11 @@ def half_adder_table() -> dict:
     """The circuit's gates (name, input wires, weights, bias) and, for each input pair, every wire's value."""
     circuit = half_adder()
     names = [circuit._name(w) for w in range(circuit.n_inputs + circuit.n_gates)]
+    units: list[Perceptron] = list(circuit.units)  # type: ignore[arg-type]
     gates = [
         {"name": names[circuit.n_inputs + k], "reads": [names[s] for s in sources], "weights": unit.weight.tolist()}
         | {"bias": float(unit.bias)}
-        for k, (sources, unit) in enumerate(zip(circuit.sources, circuit.units))
+        for k, (sources, unit) in enumerate(zip(circuit.sources, units))
     ]
     rows = []
     for xs in INPUTS:

@@ -116,7 +116,7 @@ class TrainingJob:
             return
         self.seconds = time.perf_counter() - start
         stopped = self.stop_requested.is_set() or result.interrupted
-        ident = self.on_network(result.model.net, result.checkpoint)
+        ident = self.on_network(result.model.net, result.checkpoint)  # type: ignore[attr-defined]
         self.emit(
             "end",
             status="stopped" if stopped else "done",

@@ -35,11 +35,11 @@
     for (let k = 0; k <= 4; k++) {
       const a = lo + ((1 - lo) * k) / 4;
       c.beginPath(); c.moveTo(L, y(a)); c.lineTo(W - R, y(a)); c.stroke();
-      c.fillText((100 * a).toFixed(0) + "%", 6, y(a) + 4);
+      c.fillText((100 * a).toFixed(lo >= 0.8 ? 1 : 0) + "%", 4, y(a) + 4);
     }
     c.fillText("epoch", (W + L) / 2 - 14, H - 8);
     c.fillText("0", L - 3, H - 10);
-    c.fillText(String(epochs - 1), x(epochs - 1) - 8, H - 10);
+    if (epochs > 1) c.fillText(String(epochs - 1), x(epochs - 1) - 8, H - 10);
     if (!points.length) return;
     c.strokeStyle = "#c2410c"; c.lineWidth = 2; c.beginPath();
     points.forEach(([e, a], i) => (i ? c.lineTo(x(e), y(a)) : c.moveTo(x(e), y(a))));

@@ -60,7 +60,13 @@ def draw(page, stroke) -> float:
         page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
     page.mouse.up()
     page.wait_for_function(f"NN.readings > {before}")
-    return page.evaluate("NN.timings[NN.timings.length - 1]")
+    return page.evaluate(
+        """() => {
+        const r = performance.getEntriesByType("resource").filter((e) => e.name.includes("/api/predict")).pop();
+        const server = Object.fromEntries(r.serverTiming.map((t) => [t.name, t.duration]));
+        return {total: NN.timings[NN.timings.length - 1], http: r.responseEnd - r.startTime, ...server};
+        }"""
+    )
 
 
 def command_run(epochs: int, logdir: Path) -> float:
@@ -88,7 +94,7 @@ def main() -> int:
     p.add_argument("--strokes", type=int, default=40)
     p.add_argument("--loads", type=int, default=7)
     p.add_argument("--epochs", type=int, default=5, help="epochs of the training comparison")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=2, help="training runs of each kind (0: no training comparison)")
     p.add_argument("--screenshots", default=None, help="folder for app_draw.png and app_learn.png")
     p.add_argument("--out", default="experiments/results/app_benchmark.md")
     args = p.parse_args()
@@ -118,10 +124,11 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
             page.wait_for_function("document.querySelectorAll('#hidden .tile').length === 30")
-            trips = []
+            parts = []
             for k in range(args.strokes):
                 page.click("#clear")
-                trips.append(draw(page, SEVEN if k % 2 else ONE))
+                parts.append(draw(page, SEVEN if k % 2 else ONE))
+            trips = [p["total"] for p in parts]
             train_page, train_command = [], []
             for _ in range(args.repeats):
                 train_command.append(command_run(args.epochs, folder / "command-runs"))
@@ -142,7 +149,7 @@ def main() -> int:
     med = statistics.median
     trips_sorted = sorted(trips)
     p90 = trips_sorted[int(0.9 * (len(trips) - 1))]
-    ratio = med(train_page) / med(train_command)
+    ratio = med(train_page) / med(train_command) if train_page else float("nan")
     lines = [
         "# The web app's speed (experiments/app_benchmark.py)",
         "",
@@ -158,6 +165,12 @@ def main() -> int:
         "|---|---|---|",
         f"| stroke end -> answer drawn, median of {len(trips)} (p90) | <= 30 ms | **{med(trips):.1f} ms** "
         f"(p90 {p90:.1f} ms, min {trips_sorted[0]:.1f}) |",
+        f"| ... of which the HTTP request (fetch start -> response end), median | | "
+        f"{med(p['http'] for p in parts):.1f} ms |",
+        f"| ... of which the server preprocessing (`load_digit` on the bytes), median | | "
+        f"{med(p['image'] for p in parts):.1f} ms |",
+        f"| ... of which the network's forward pass and the reading, median | | "
+        f"{med(p['network'] for p in parts):.2f} ms |",
         f"| first page load: navigation -> `load` event, median of {len(loads)} | <= 1 s | **{med(loads):.0f} ms** |",
         f"| first page load: navigation -> ready (30 weight pictures drawn) | <= 1 s | {med(ready):.0f} ms |",
         f"| training {args.epochs} epochs of [784, 30, 10], eta 3, m 10: page / command (time in Trainer.fit) | "

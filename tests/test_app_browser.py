@@ -8,6 +8,7 @@ $NNDIGITS_APP_SCREENSHOTS if set (docs/ uses two of them), else a temp folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -34,10 +35,9 @@ def logdir(tmp_path_factory):
     return logdir
 
 
-@pytest.fixture(scope="module")
-def server(logdir, tmp_path_factory):
+@contextlib.contextmanager
+def serving(logdir: Path, folder: Path):
     """The URL of ``python -m nndigits.serve`` on a free port; at the end, its log must hold no traceback."""
-    folder = tmp_path_factory.mktemp("server")
     out, err = folder / "stdout", folder / "stderr"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         process = subprocess.Popen(
@@ -60,6 +60,12 @@ def server(logdir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def server(logdir, tmp_path_factory):
+    with serving(logdir, tmp_path_factory.mktemp("server")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def shots(tmp_path_factory):
     folder = os.environ.get("NNDIGITS_APP_SCREENSHOTS")
     path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
@@ -68,17 +74,23 @@ def shots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(server)
-        page.wait_for_function("document.querySelectorAll('#hidden .tile').length === 30")
-        yield page
+        yield browser
         browser.close()
-        assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    page.wait_for_function("document.querySelectorAll('#hidden .tile').length === 30")
+    yield page
+    page.close()
+    assert not errors, errors
 
 
 def draw(page, *strokes):
@@ -123,6 +135,22 @@ def test_a_bad_upload_says_why(page):
     message = page.locator("#draw-msg")
     sync_api.expect(message).to_contain_text("not an image")
     assert "error" in message.get_attribute("class")
+    blank = {"name": "blank.png", "mimeType": "image/png", "buffer": _png(255)}
+    page.set_input_files("#upload", files=[blank])
+    sync_api.expect(message).to_contain_text("blank.png: the image has no ink")
+    huge = {"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * (11 * 2**20)}
+    page.set_input_files("#upload", files=[huge])
+    sync_api.expect(message).to_contain_text("huge.jpg: the file is over the upload limit")
+
+
+def _png(level: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (50, 50), level).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def test_switch_networks(page):
@@ -153,3 +181,19 @@ def test_train_from_the_page(page, shots):
     page.screenshot(path=str(shots / "app_perceptrons.png"), full_page=True)
     page.click("text=Draw")
     assert draw(page, [(140, 40), (140, 240)]) == "1"  # Draw reads with the new network
+
+
+def test_with_no_network_the_page_offers_to_train(browser, tmp_path, shots):
+    with serving(tmp_path / "empty", tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        notice = page.locator("#no-network")
+        sync_api.expect(notice).to_be_visible()
+        sync_api.expect(notice).to_contain_text("No trained network yet")
+        assert page.locator("#network-choice").inner_text() == "no checkpoints yet"
+        draw(page, [(140, 40), (140, 240)])
+        sync_api.expect(page.locator("#draw-msg")).to_contain_text("no network yet")
+        page.screenshot(path=str(shots / "app_no_network.png"), full_page=True)
+        page.click("#go-learn")
+        sync_api.expect(page.locator("#learn")).to_be_visible()
+        page.close()

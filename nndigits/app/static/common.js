@@ -3,7 +3,12 @@
 const NN = (window.NN = {});
 
 NN.api = async function (path, options = {}) {
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (e) {
+    throw new Error(`the server did not answer (${e.message}); is python -m nndigits.serve still running?`);
+  }
   let body = null;
   try { body = await response.json(); } catch (e) { body = { detail: `HTTP ${response.status}` }; }
   if (!response.ok) {
@@ -85,4 +90,8 @@ document.getElementById("network-choice").addEventListener("change", async (even
   }
 });
 document.getElementById("go-learn").addEventListener("click", () => NN.showTab("learn"));
-window.addEventListener("load", async () => { await NN.refreshNetworks(); await NN.loadNetwork(); });
+window.addEventListener("load", async () => {
+  NN.api("/api/status").then((s) => (NN.maxUpload = s.max_upload_bytes));
+  await NN.refreshNetworks();
+  await NN.loadNetwork();
+});

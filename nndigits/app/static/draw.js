@@ -85,6 +85,11 @@
     const file = e.target.files[0];
     if (!file) return;
     strokes.length = 0; redraw();
+    if (NN.maxUpload && file.size > NN.maxUpload) {  // the server refuses it too (413); this saves the upload
+      NN.say(msg, `${file.name}: the file is over the upload limit of ${NN.maxUpload / 2 ** 20} MiB`, "error");
+      e.target.value = "";
+      return;
+    }
     lastSource = { kind: "file", file };
     read(file, file.name, performance.now());
     e.target.value = "";

@@ -1,8 +1,9 @@
 """The web app end to end in a real browser: Debian's headless Chromium driven by Playwright.
 
-A network is trained once (two epochs), ``python -m nndigits.serve`` runs in a
-subprocess on a free port of 127.0.0.1, and the tests draw with the mouse,
-upload a bad file, switch networks and train from the page.  Screenshots go to
+The shared 2-epoch run of the book's network (``book_run``) gives the
+checkpoints, ``python -m nndigits.serve`` runs in a subprocess on a free port
+of 127.0.0.1, and the tests draw with the mouse, upload bad files, switch
+networks and train from the page.  Screenshots go to
 $NNDIGITS_APP_SCREENSHOTS if set (docs/ uses two of them), else a temp folder.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -27,11 +29,13 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory):
-    from nndigits.learn.run import train_run
-
+def logdir(book_run, tmp_path_factory):
+    """A log dir of this module's own with the shared 2-epoch book run's checkpoints (the page trains more there)."""
     logdir = tmp_path_factory.mktemp("runs")
-    train_run(epochs=2, logdir=logdir, images=False, say=None)
+    target = logdir / book_run.run.relative_to(book_run.logdir) / "checkpoints"
+    target.mkdir(parents=True)
+    for checkpoint in book_run.checkpoint.parent.glob("*.ckpt"):
+        shutil.copy2(checkpoint, target / checkpoint.name)
     return logdir
 
 

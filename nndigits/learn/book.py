@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 
+from .native import native_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -73,7 +74,10 @@ class BookNetwork(pl.LightningModule):
         x, y = chunk
         m = self.batch_size
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
-        if self.engine == "backprop":
+        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call
+            native_steps(self.net.layers, x, y, m, self.lr, errors)
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine == "backprop":
             backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
             self._count_sgd_steps(-(-len(x) // m))
         else:

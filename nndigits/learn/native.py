@@ -20,6 +20,7 @@ tensors are not float32/float64 on the CPU, the steps are taken by
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -27,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
 import torch
 from torch import nn
@@ -66,6 +68,8 @@ def load_extension() -> ModuleType | None:
     if _compiler() is None:
         _unavailable = "no C++ compiler found (set CXX or install g++)"
         return None
+    # Importing cpp_extension logs a warning about CUDA on machines without it; it does not concern a CPU build.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension
 
     start = time.perf_counter()
@@ -119,8 +123,8 @@ def native_steps(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, m: int
     The same steps as ``sgd.backprop_steps(layers, x.split(m), y.split(m), eta, errors.split(m))``
     -- which is what runs when the extension or these tensors cannot be used.
     """
-    weights = [layer.weight for layer in layers]
-    biases = [layer.bias for layer in layers]
+    weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in layers]
+    biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in layers]
     module = load_extension()
     reason = _unavailable if module is None else _usable([x, y, errors, *weights, *biases])
     if reason is not None or module is None:

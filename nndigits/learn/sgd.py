@@ -27,7 +27,7 @@ from torch import nn
 
 from .network import SigmoidNetwork, quadratic_cost
 
-ENGINES = ("backprop", "autograd")
+ENGINES = ("backprop", "autograd", "native")  # native: the backprop step in C++, see native.py
 
 # sigmoid_backward(g, a) = g * a * (1 - a) = g * sigma'(z) in one operation, since sigma'(z) = a(1 - a).
 _sigmoid_backward = torch.ops.aten.sigmoid_backward

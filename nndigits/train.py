@@ -65,7 +65,7 @@ def build_parser():
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="backprop",
+        default="native",
         help="how each SGD step is computed: explicit backprop (fast, default) or autograd + torch.optim.SGD",
     )
     p.add_argument(

@@ -30,9 +30,10 @@ class BookNetwork(pl.LightningModule):
     """``SigmoidNetwork(sizes)`` trained with SGD at learning rate ``lr`` (eta) on mini-batches of ``batch_size`` (m).
 
     ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
-    autograd, ``torch.optim.SGD``) or ``"backprop"`` (the same step with the
-    gradient written out; the fast default).  The initial weights depend on
-    ``seed`` alone.
+    autograd, ``torch.optim.SGD``), ``"backprop"`` (the same step with the
+    gradient written out) or ``"native"`` (the backprop step in C++, a chunk of
+    mini-batches per call; the fast default, see ``native.py``).  The initial
+    weights depend on ``seed`` alone.
     """
 
     def __init__(
@@ -41,7 +42,7 @@ class BookNetwork(pl.LightningModule):
         lr: float = 3.0,
         batch_size: int = 10,
         seed: int = 0,
-        engine: str = "backprop",
+        engine: str = "native",
     ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):

@@ -72,10 +72,17 @@ def load_extension() -> ModuleType | None:
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension
 
+    name = f"nndigits_sgd_{_cpu_fingerprint()}"
+    try:  # say why the first run pauses: compiling takes seconds (torch's cache folder, as load() computes it)
+        cached = (Path(cpp_extension._get_build_directory(name, False)) / f"{name}.so").exists()
+    except Exception:
+        cached = True
+    if not cached:
+        print("nndigits: building the native engine for this CPU (first use only)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     try:
         _module = cpp_extension.load(
-            name=f"nndigits_sgd_{_cpu_fingerprint()}",
+            name=name,
             sources=[str(SOURCE)],
             extra_cflags=FLAGS,
             verbose=bool(os.environ.get("NNDIGITS_NATIVE_VERBOSE")),

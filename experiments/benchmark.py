@@ -8,8 +8,8 @@ threads (NumPy's BLAS threads through threadpoolctl, torch's through
 (implementation, threads) pair once, then round 2 again, and so on -- and the
 minimum is kept: on a shared, loaded machine the minimum of interleaved
 repeats is the fairest estimate of each, and ratios matter more than the
-absolute numbers.  The slowest ones (per-example NumPy, naive Lightning) are
-timed on a fifth of an epoch and scaled by 5.  Then the evaluation after an
+absolute numbers.  The slow ones (per-example NumPy, the autograd loops, naive Lightning) are
+timed on a fifth of an epoch, scaled by 5, in the first round only.  Then the evaluation after an
 epoch (validation and test, 20,000 forward passes), and whole commands:
 ``python -m nndigits.train`` for 30 epochs with each engine, process start
 to exit.
@@ -95,18 +95,18 @@ def numpy_f32_epoch(x, y):
     return time.perf_counter() - start
 
 
-def autograd_loop_epoch(x, y, device):
+def autograd_loop_epoch(x, y, device, part=1):
     model = BookNetwork(SIZES, ETA, M, SEED).net.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=ETA)
     errors = torch.empty(M, 10, device=device)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)).to(device)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: len(x) // part].to(device)
     _sync(device)
     start = time.perf_counter()
     xs, ys = x[order], y[order]
-    for k in range(0, len(x), M):
+    for k in range(0, len(xs), M):
         autograd_step(model, optimizer, xs[k : k + M], ys[k : k + M], errors[: len(xs[k : k + M])])
     _sync(device)
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) * part
 
 
 def bare_epoch(engine, x, y):
@@ -172,11 +172,12 @@ def _trainer(epochs, device, timer, progress=False, logdir=None, **options):
     )
 
 
-def lightning_epoch(engine, device, data):
+def lightning_epoch(engine, device, data, part=1):
     """The second of two epochs (the first pays Lightning's start-up), as `python -m nndigits.train` trains."""
     timer = EpochTimer(device)
-    _trainer(2, device, timer).fit(BookNetwork(SIZES, ETA, M, SEED, engine=engine), datamodule=data)
-    return timer.times[-1]
+    trainer = _trainer(2, device, timer, limit_train_batches=1 / part if part > 1 else None)
+    trainer.fit(BookNetwork(SIZES, ETA, M, SEED, engine=engine), datamodule=data)
+    return timer.times[-1] * part
 
 
 def naive_lightning_epoch(x, labels, device):
@@ -338,24 +339,31 @@ def main(argv=None):
     data.setup("fit")
 
     cpu = args.device == "cpu"
+    # name -> (numpy or torch threads, slow?, run); slow ones run a fifth of an epoch, in the first round only
     impls = {}
     if cpu:
-        impls["numpy per-example"] = ("numpy", lambda: numpy_epoch(x64, y64, False, PART))
-        impls["numpy vectorised"] = ("numpy", lambda: numpy_epoch(x64, y64, True))
-        impls["numpy vectorised f32"] = ("numpy", lambda: numpy_f32_epoch(x32, y32))
-    impls["torch autograd loop"] = ("torch", lambda: autograd_loop_epoch(xd, yd, args.device))
-    impls["naive Lightning"] = ("torch", lambda: naive_lightning_epoch(xd, ld, args.device))
-    impls["Lightning autograd"] = ("torch", lambda: lightning_epoch("autograd", args.device, data))
-    impls["Lightning backprop"] = ("torch", lambda: lightning_epoch("backprop", args.device, data))
+        impls["numpy per-example"] = ("numpy", True, lambda: numpy_epoch(x64, y64, False, PART))
+        impls["numpy vectorised"] = ("numpy", False, lambda: numpy_epoch(x64, y64, True))
+        impls["numpy vectorised f32"] = ("numpy", False, lambda: numpy_f32_epoch(x32, y32))
+    impls["torch autograd loop"] = ("torch", True, lambda: autograd_loop_epoch(xd, yd, args.device, PART))
+    impls["naive Lightning"] = ("torch", True, lambda: naive_lightning_epoch(xd, ld, args.device))
+    impls["Lightning autograd"] = ("torch", True, lambda: lightning_epoch("autograd", args.device, data, PART))
+    impls["Lightning backprop"] = ("torch", False, lambda: lightning_epoch("backprop", args.device, data))
     if cpu:
-        impls["Lightning native"] = ("torch", lambda: lightning_epoch("native", args.device, data))
-        impls["bare backprop"] = ("torch", lambda: bare_epoch("backprop", x, y))
-        impls["bare native"] = ("torch", lambda: bare_epoch("native", x, y))
+        impls["Lightning native"] = ("torch", False, lambda: lightning_epoch("native", args.device, data))
+        impls["bare backprop"] = ("torch", False, lambda: bare_epoch("backprop", x, y))
+        impls["bare native"] = ("torch", False, lambda: bare_epoch("native", x, y))
     thread_counts = sorted({1, os.cpu_count() or 1})
     times: dict[tuple[str, int], list[float]] = {}
     for r in range(args.rounds):
-        for name, (kind, run) in impls.items():
-            for threads in thread_counts:
+        for name, (kind, slow, run) in impls.items():
+            if slow and r:
+                continue
+            # torch's per-operation loops at 2 threads on a loaded 2-core machine, measured once: the autograd
+            # loop took 348 s per epoch against 13 s at 1 thread, Lightning backprop 55 s against 1.8 s, bare
+            # backprop 70 s against 2.4 s (OpenMP threads waiting on each other for every tiny op).  They run at 1
+            # thread; the NumPy ones and the native engine (whose steps are one thread of C++) are timed at both.
+            for threads in thread_counts if kind == "numpy" or "native" in name else [1]:
                 torch.set_num_threads(threads)
                 with threadpool_limits(threads if kind == "numpy" else None):
                     t = run()
@@ -366,7 +374,7 @@ def main(argv=None):
         torch.set_num_threads(threads)
         evaluation[threads] = min(evaluation_seconds(x_eval, labels_eval) for _ in range(5))
 
-    best = {name: min((min(times[name, t]), t) for t in thread_counts) for name in impls}
+    best = {name: min((min(times[name, t]), t) for t in thread_counts if (name, t) in times) for name in impls}
     ours = "Lightning native" if cpu and native.available() else "Lightning backprop"
     numpy_best = min((best[n] for n in ("numpy vectorised", "numpy vectorised f32")), default=None) if cpu else None
     cpu_name = platform.processor() or platform.machine()
@@ -377,7 +385,9 @@ def main(argv=None):
         f"Device: {device_name}; torch {torch.__version__}, pytorch-lightning {pl.__version__}, "
         f"numpy {np.__version__}. "
         f"One epoch of [784, 30, 10], m = 10, eta = 3 (5,000 SGD steps), training only; each implementation at "
-        f"its best of {', '.join(map(str, thread_counts))} thread(s), minimum of {args.rounds} interleaved rounds. "
+        f"its best of {', '.join(map(str, thread_counts))} thread(s), minimum of {args.rounds} interleaved rounds "
+        f"(the slow ones: one round on a fifth of an epoch, times 5). The torch per-operation loops ran at 1 thread "
+        "only: at 2 threads on this loaded machine they took 20-30x longer (see the comment in the script). "
         f"Machine load: {load_before} at the start, {_load()} at the end (a shared machine: "
         "absolute times are inflated, ratios are what to read).",
         "",
@@ -443,8 +453,7 @@ def main(argv=None):
     print(text)
     write_atomic(
         Path(args.out),
-        f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
-        f"{' --sweep' if args.sweep else ''}`\n\n" + text,
+        f"Command: `python experiments/benchmark.py{''.join(' ' + a for a in (argv or sys.argv[1:]))}`\n\n" + text,
     )
 
 

@@ -60,51 +60,46 @@ inline T sigmoid(T z) {
   return T(1) / (T(1) + std::exp(-z));
 }
 
-// out[j, i] = sigma(b[i] + sum_k a[j, k] w[i, k]) for j < m, i < n_out.  Four outputs at a time
-// share each load of a[j, k..k+N).
-template <typename T>
-void forward_layer(const T* a, const T* w, const T* b, T* out, int64_t m, int64_t n_in, int64_t n_out) {
+// out[j, i] = sigma(b[i] + sum_k a[j, k] w[i, k]) for the JB examples from j0 and the IB outputs from i0:
+// JB * IB independent sums in registers, each load of a or w used IB or JB times.
+template <typename T, int JB, int IB>
+inline void forward_block(const T* a, const T* w, const T* b, T* out, int64_t n_in, int64_t n_out, int64_t j0,
+                          int64_t i0) {
   using V = typename Vec<T>::type;
   constexpr int N = Vec<T>::N;
   const int64_t k_vec = n_in / N * N;
-  for (int64_t j = 0; j < m; ++j) {
-    const T* aj = a + j * n_in;
-    int64_t i = 0;
-    for (; i + 4 <= n_out; i += 4) {
-      const T* w0 = w + i * n_in;
-      const T* w1 = w0 + n_in;
-      const T* w2 = w1 + n_in;
-      const T* w3 = w2 + n_in;
-      V s0 = {}, s1 = {}, s2 = {}, s3 = {};
-      for (int64_t k = 0; k < k_vec; k += N) {
-        V x = load(aj + k);
-        s0 += x * load(w0 + k);
-        s1 += x * load(w1 + k);
-        s2 += x * load(w2 + k);
-        s3 += x * load(w3 + k);
-      }
-      T t0 = hsum<T>(s0), t1 = hsum<T>(s1), t2 = hsum<T>(s2), t3 = hsum<T>(s3);
-      for (int64_t k = k_vec; k < n_in; ++k) {
-        t0 += aj[k] * w0[k];
-        t1 += aj[k] * w1[k];
-        t2 += aj[k] * w2[k];
-        t3 += aj[k] * w3[k];
-      }
-      T* oj = out + j * n_out + i;
-      oj[0] = sigmoid(b[i] + t0);
-      oj[1] = sigmoid(b[i + 1] + t1);
-      oj[2] = sigmoid(b[i + 2] + t2);
-      oj[3] = sigmoid(b[i + 3] + t3);
-    }
-    for (; i < n_out; ++i) {
-      const T* wi = w + i * n_in;
-      V s = {};
-      for (int64_t k = 0; k < k_vec; k += N) s += load(aj + k) * load(wi + k);
-      T t = hsum<T>(s);
-      for (int64_t k = k_vec; k < n_in; ++k) t += aj[k] * wi[k];
-      out[j * n_out + i] = sigmoid(b[i] + t);
+  V s[JB][IB] = {};
+  for (int64_t k = 0; k < k_vec; k += N) {
+    V x[JB];
+    for (int q = 0; q < JB; ++q) x[q] = load(a + (j0 + q) * n_in + k);
+    for (int r = 0; r < IB; ++r) {
+      V wr = load(w + (i0 + r) * n_in + k);
+      for (int q = 0; q < JB; ++q) s[q][r] += x[q] * wr;
     }
   }
+  for (int q = 0; q < JB; ++q) {
+    const T* aj = a + (j0 + q) * n_in;
+    for (int r = 0; r < IB; ++r) {
+      const T* wi = w + (i0 + r) * n_in;
+      T t = hsum<T>(s[q][r]);
+      for (int64_t k = k_vec; k < n_in; ++k) t += aj[k] * wi[k];
+      out[(j0 + q) * n_out + i0 + r] = sigmoid(b[i0 + r] + t);
+    }
+  }
+}
+
+template <typename T, int JB>
+inline void forward_rows(const T* a, const T* w, const T* b, T* out, int64_t n_in, int64_t n_out, int64_t j0) {
+  int64_t i = 0;
+  for (; i + 4 <= n_out; i += 4) forward_block<T, JB, 4>(a, w, b, out, n_in, n_out, j0, i);
+  for (; i < n_out; ++i) forward_block<T, JB, 1>(a, w, b, out, n_in, n_out, j0, i);
+}
+
+template <typename T>
+void forward_layer(const T* a, const T* w, const T* b, T* out, int64_t m, int64_t n_in, int64_t n_out) {
+  int64_t j = 0;
+  for (; j + 2 <= m; j += 2) forward_rows<T, 2>(a, w, b, out, n_in, n_out, j);
+  for (; j < m; ++j) forward_rows<T, 1>(a, w, b, out, n_in, n_out, j);
 }
 
 // delta_prev[j, k] = (sum_i delta[j, i] w[i, k]) * (1 - a[j, k]) * a[j, k]: the error one layer back,
@@ -133,50 +128,42 @@ void backward_delta(const T* delta, const T* w, const T* a, T* delta_prev, int64
   }
 }
 
-// w[i, k] += step * sum_j delta[j, i] a[j, k] and b[i] += step * sum_j delta[j, i]   (eq. 20-21).
-// Two rows of w at a time share each load of a[j, k..k+N).
-template <typename T>
-void update_layer(const T* delta, const T* a, T* w, T* b, T step, int64_t m, int64_t n_in, int64_t n_out) {
+// w[i, k] += step * sum_j delta[j, i] a[j, k] for the IB rows from i0 (eq. 20): IB independent sums over
+// the mini-batch in registers, each load of a[j, k..k+N) used IB times.
+template <typename T, int IB>
+inline void update_rows(const T* delta, const T* a, T* w, T step, int64_t m, int64_t n_in, int64_t n_out,
+                        int64_t i0) {
   using V = typename Vec<T>::type;
   constexpr int N = Vec<T>::N;
   const int64_t k_vec = n_in / N * N;
-  int64_t i = 0;
-  for (; i + 2 <= n_out; i += 2) {
-    T* w0 = w + i * n_in;
-    T* w1 = w0 + n_in;
-    for (int64_t k = 0; k < k_vec; k += N) {
-      V s0 = {}, s1 = {};
-      for (int64_t j = 0; j < m; ++j) {
-        V x = load(a + j * n_in + k);
-        s0 += delta[j * n_out + i] * x;
-        s1 += delta[j * n_out + i + 1] * x;
-      }
-      store(w0 + k, load(w0 + k) + step * s0);
-      store(w1 + k, load(w1 + k) + step * s1);
+  for (int64_t k = 0; k < k_vec; k += N) {
+    V s[IB] = {};
+    for (int64_t j = 0; j < m; ++j) {
+      V x = load(a + j * n_in + k);
+      const T* dj = delta + j * n_out + i0;
+      for (int r = 0; r < IB; ++r) s[r] += dj[r] * x;
     }
-    for (int64_t k = k_vec; k < n_in; ++k) {
-      T s0 = 0, s1 = 0;
-      for (int64_t j = 0; j < m; ++j) {
-        s0 += delta[j * n_out + i] * a[j * n_in + k];
-        s1 += delta[j * n_out + i + 1] * a[j * n_in + k];
-      }
-      w0[k] += step * s0;
-      w1[k] += step * s1;
+    for (int r = 0; r < IB; ++r) {
+      T* wr = w + (i0 + r) * n_in + k;
+      store(wr, load(wr) + step * s[r]);
     }
   }
-  for (; i < n_out; ++i) {
-    T* wi = w + i * n_in;
-    for (int64_t k = 0; k < k_vec; k += N) {
-      V s = {};
-      for (int64_t j = 0; j < m; ++j) s += delta[j * n_out + i] * load(a + j * n_in + k);
-      store(wi + k, load(wi + k) + step * s);
-    }
-    for (int64_t k = k_vec; k < n_in; ++k) {
+  for (int64_t k = k_vec; k < n_in; ++k) {
+    for (int r = 0; r < IB; ++r) {
       T s = 0;
-      for (int64_t j = 0; j < m; ++j) s += delta[j * n_out + i] * a[j * n_in + k];
-      wi[k] += step * s;
+      for (int64_t j = 0; j < m; ++j) s += delta[j * n_out + i0 + r] * a[j * n_in + k];
+      w[(i0 + r) * n_in + k] += step * s;
     }
   }
+}
+
+// w += step * delta^T a and b += step * delta^T 1   (eq. 20-21).
+template <typename T>
+void update_layer(const T* delta, const T* a, T* w, T* b, T step, int64_t m, int64_t n_in, int64_t n_out) {
+  int64_t i = 0;
+  for (; i + 8 <= n_out; i += 8) update_rows<T, 8>(delta, a, w, step, m, n_in, n_out, i);
+  for (; i + 4 <= n_out; i += 4) update_rows<T, 4>(delta, a, w, step, m, n_in, n_out, i);
+  for (; i < n_out; ++i) update_rows<T, 1>(delta, a, w, step, m, n_in, n_out, i);
   for (int64_t i2 = 0; i2 < n_out; ++i2) {
     T s = 0;
     for (int64_t j = 0; j < m; ++j) s += delta[j * n_out + i2];

@@ -172,20 +172,19 @@ def _fit(engine, epochs, precision, resume=None, logdir=None):
 
 
 @pytest.mark.slow
-def test_same_epoch_lines_as_backprop_through_the_trainer_float64():
-    """Two whole epochs through the Trainer in float64 (evaluation after each): the same Epoch 0 line, then close.
+def test_same_epoch_line_as_backprop_through_the_trainer_float64():
+    """A whole epoch through the Trainer in float64 (5,000 steps, then evaluation): the same Epoch line.
 
-    SGD at eta = 3 amplifies rounding about tenfold every 2,500 steps: the backprop and autograd engines
-    (both torch, the same algorithm) drift apart exactly as fast (measured: ~1e-13 after one epoch, ~1e-7
-    after two, visible in the accuracies' last digits from the second epoch on).  So the first epoch's line
-    must be identical and the second's within a few images.
+    SGD at eta = 3 amplifies rounding about tenfold every 700-800 steps, and the backprop and autograd
+    engines (both torch, the same algorithm) drift apart exactly as fast as native and backprop do
+    (measured on bare loops: ~1e-8 in the weights after one epoch, ~0.3 after two, for both pairs).  So
+    one epoch is where "the same line" is a sharp test; longer runs are compared in float32 below.
     """
     torch.set_flush_denormal(True)  # as train_run does
-    ours, theirs = _fit("native", 2, "64-true"), _fit("backprop", 2, "64-true")
+    ours, theirs = _fit("native", 1, "64-true"), _fit("backprop", 1, "64-true")
     assert format_epoch(ours.history[0]) == format_epoch(theirs.history[0])
-    assert abs(ours.history[1]["test/correct"] - theirs.history[1]["test/correct"]) <= 20
-    assert abs(ours.history[1]["val/correct"] - theirs.history[1]["val/correct"]) <= 20
-    assert _max_diff(ours.net, theirs.net) <= 1e-3
+    assert ours.history[0]["test/correct"] == theirs.history[0]["test/correct"]
+    assert _max_diff(ours.net, theirs.net) <= 1e-6
 
 
 @pytest.mark.slow

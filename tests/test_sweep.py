@@ -98,6 +98,7 @@ def test_summary_counts_stuck_runs():
     assert row["final_mean"] == pytest.approx((95 + 83 + 94) / 3) and row["best_max"] == 95
 
 
+@pytest.mark.slow
 def test_two_workers_split_the_grid_and_merge(tmp_path):
     """The grid split across two processes, then merged: every configuration once, tables and plots written."""
     common = [

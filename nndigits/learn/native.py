@@ -5,7 +5,9 @@ multiply-adds, and the ``backprop`` engine's ~15 eager torch operations a step
 cost more in dispatch than in arithmetic.  ``csrc/sgd.cpp`` runs every
 mini-batch of a chunk in one call, doing exactly what ``sgd.backprop_steps``
 does, operation for operation (only the order of additions inside a matrix
-product is its own -- rounding).
+product is its own -- rounding: in float64 the engines agree to ~1e-14 after
+hundreds of steps; over whole epochs SGD at eta = 3 amplifies any rounding
+difference, and native drifts from backprop exactly as fast as autograd does).
 
 The extension is built on first use with ``torch.utils.cpp_extension.load``
 into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default

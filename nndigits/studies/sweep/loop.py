@@ -24,8 +24,8 @@ def train_group(
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
     ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
-    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).  ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
-    is called after each epoch.
+    for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).
+    ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
     """
     from ...learn.datamodule import EpochOrder
 
@@ -61,7 +61,7 @@ def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", pr
         c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [], "train_cost": []}
         for c in configs
     }
-    groups = {}
+    groups: dict[tuple, list[Config]] = {}
     for c in configs:  # one batched computation per mini-batch size (and per depth, or per size with --pack group)
         key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
         groups.setdefault(key, []).append(c)

@@ -15,7 +15,7 @@ from .grid import STUCK_BELOW
 
 def summarise(records: list[dict]) -> list[dict]:
     """One row per configuration (seeds pooled): final and best test accuracy, mean +- std, stuck runs."""
-    by_config = {}
+    by_config: dict[tuple, list[dict]] = {}
     for r in records:
         by_config.setdefault((tuple(r["hidden"]), r["lr"], r["batch_size"]), []).append(r)
     rows = []
@@ -43,7 +43,8 @@ def summarise(records: list[dict]) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| network | η | m | seeds | final test % (mean ± std) | best test % (mean ± std) | best min–max | stuck < 90% |",
+        "| network | η | m | seeds | final test % (mean ± std) | best test % (mean ± std) "
+        "| best min–max | stuck < 90% |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -150,7 +151,8 @@ def report(records: list[dict], out: Path, tensorboard: bool = True) -> str:
     for r in records:
         for e, (v, t, c) in enumerate(zip(r["val_correct"], r["test_correct"], r["train_cost"])):
             csv.append(
-                f"{r['name']},{'-'.join(map(str, r['hidden']))},{r['lr']},{r['batch_size']},{r['seed']},{e},{v},{t},{c:.6f}"
+                f"{r['name']},{'-'.join(map(str, r['hidden']))},{r['lr']},{r['batch_size']},{r['seed']},"
+                f"{e},{v},{t},{c:.6f}"
             )
     write_atomic(out / "results.csv", "\n".join(csv) + "\n")
     text = table(rows)

@@ -66,10 +66,10 @@ def build_parser():
     p.add_argument(
         "--engine",
         choices=ENGINES + GPU_ENGINES,
-        default="backprop",
-        help="how each SGD step is computed: explicit backprop (fast, default) or autograd + torch.optim.SGD; "
-        "on a CUDA GPU: cudagraph (backprop steps replayed from a CUDA graph), triton (one fused kernel per chunk, "
-        "exact fp32) or triton-tf32 (TF32 dots: not the same numbers)",
+        default="native",
+        help="how each SGD step is computed: native (the book's steps for a whole chunk in C++, built on first use; "
+        "falls back to backprop without a compiler), backprop (explicit backprop in torch), autograd (quadratic cost, "
+        "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots)",
     )
     p.add_argument(
         "--threads",

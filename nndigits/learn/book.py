@@ -21,6 +21,7 @@ from torchmetrics import SumMetric
 
 from .adapter import count_optimizer_steps
 from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
+from .native import native_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -68,9 +69,10 @@ class BookNetwork(pl.LightningModule):
     book's names.  ``learn.run.train_run(sizes, eta, m, ...)`` takes the book's.
 
     ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
-    autograd, ``torch.optim.SGD``) or ``"backprop"`` (the same step with the
-    gradient written out; the fast default).  The initial weights depend on
-    ``seed`` alone.
+    autograd, ``torch.optim.SGD``), ``"backprop"`` (the same step with the
+    gradient written out) or ``"native"`` (the backprop step in C++, a chunk of
+    mini-batches per call; the fast default, see ``native.py``).  The initial
+    weights depend on ``seed`` alone.
     """
 
     def __init__(
@@ -79,7 +81,7 @@ class BookNetwork(pl.LightningModule):
         lr: float = 3.0,
         batch_size: int = 10,
         seed: int = 0,
-        engine: str = "backprop",
+        engine: str = "native",
     ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):
@@ -127,7 +129,10 @@ class BookNetwork(pl.LightningModule):
         x, y = chunk
         m = self.batch_size
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
-        if self.engine == "backprop":
+        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call
+            native_steps(self.net.layers, x, y, m, self.lr, errors)
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine == "backprop":
             backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
             self._count_sgd_steps(-(-len(x) // m))
         elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch

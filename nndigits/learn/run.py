@@ -100,7 +100,7 @@ def train_run(
     epochs: int = 30,
     seed: int = 1,
     *,
-    engine: str = "backprop",
+    engine: str = "native",
     accelerator: str = "auto",
     threads: int | None = 1,
     data_dir: str | os.PathLike | None = None,

@@ -68,13 +68,19 @@ def connect(address: str, threads: int = 1, gpus: int = 0):
         logging_level=logging.WARNING,
         runtime_env={"py_modules": [package]},
     )
-    try:
-        if address == "local":
-            ray.init(**options)
-        else:
-            ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
-        raise ClusterError(f"could not connect to a Ray cluster at {address}: {' '.join(str(error).split())}") from None
+    for attempt in (1, 2):
+        try:
+            if address == "local":  # on loopback: nothing outside this machine can reach it
+                ray.init(**options, _node_ip_address="127.0.0.1")
+            else:
+                ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})
+            break
+        except Exception as error:  # noqa: BLE001 - Ray raises bare Exceptions, e.g. a raylet slow to start
+            ray.shutdown()
+            # Ray gives a starting node 30 s; on a very busy machine that can be too little: try once more.
+            if address != "local" or attempt == 2:
+                what = " ".join(str(error).split()) or type(error).__name__
+                raise ClusterError(f"could not connect to a Ray cluster at {address}: {what}") from None
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if gpus and not any(r.get("GPU", 0) >= gpus for r in nodes):
         total = sum(r.get("GPU", 0) for r in nodes)

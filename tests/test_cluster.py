@@ -94,7 +94,7 @@ def assert_same(store: Store, reference: Store) -> None:
     for name, state in reference_weights.items():
         for key, tensor in state.items():
             assert weights[name][key].equal(tensor), (name, key)
-    assert max(max(r["test_correct"]) for r in records) > 0.6 * LIMIT  # they learned
+    assert max(max(r["test_correct"]) for r in records) > 0.3 * LIMIT  # they learned (chance: 0.1)
 
 
 def _run(store, splits, train=train_task):

@@ -114,6 +114,7 @@ def _sweep(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_the_sweep_saves_each_task_resumes_and_refuses_another_grid(tmp_path):
     """In process: each task saved as it finishes; a rerun trains only what is missing, and equals the first."""
     out = tmp_path / "sweep"
@@ -127,7 +128,7 @@ def test_the_sweep_saves_each_task_resumes_and_refuses_another_grid(tmp_path):
         assert (out / name).stat().st_size > 0
     assert len(list((out / "tb").iterdir())) == 8  # one TensorBoard run per network
     assert "too short to judge" in (out / "table.md").read_text()
-    assert all(max(r["test_correct"]) > 600 for r in results["networks"] if r["lr"] == 3.0)  # they learned
+    assert all(max(r["test_correct"]) > 300 for r in results["networks"] if r["lr"] == 3.0)  # learned (chance: 100)
     epochs = (out / "results.csv").read_text().splitlines()[1].split(",")[5]
     assert epochs == "0"  # numbered from 0, as train numbers them
 
@@ -150,6 +151,7 @@ def test_the_sweep_saves_each_task_resumes_and_refuses_another_grid(tmp_path):
     assert report.returncode == 0 and (out / "table.md").read_text() in report.stdout
 
 
+@pytest.mark.slow
 def test_without_an_address_ray_is_not_imported(tmp_path):
     code = (
         "import sys; from nndigits.sweep import main; "
@@ -192,6 +194,7 @@ def test_bad_flags(capsys):
     assert "unrecognized arguments: --worker" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_address_with_no_cluster_behind_it_is_one_line(tmp_path):
     import socket
 

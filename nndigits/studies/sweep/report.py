@@ -79,6 +79,7 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     lrs = sorted({r["lr"] for r in rows})
     hiddens = sorted({tuple(r["hidden"]) for r in rows})
@@ -123,6 +124,7 @@ def plots(records: list[dict], rows: list[dict], out: Path) -> None:
                 ax.fill_between(epochs, acc.min(0).values, acc.max(0).values, color=line.get_color(), alpha=0.15)
         ax.set_title(f"[784, {', '.join(map(str, h)) + ', ' if h else ''}10]")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy %")

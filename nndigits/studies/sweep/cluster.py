@@ -71,6 +71,7 @@ def connect(address: str, threads: int = 1, gpus: int = 0):
     for attempt in (1, 2):
         try:
             if address == "local":  # on loopback: nothing outside this machine can reach it
+                os.environ.pop("RAY_ADDRESS", None)  # else ray.init() would join that cluster instead
                 ray.init(**options, _node_ip_address="127.0.0.1")
             else:
                 ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})

@@ -62,7 +62,7 @@ def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", pr
         c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [], "train_cost": []}
         for c in configs
     }
-    groups = {}
+    groups: dict[tuple, list[Config]] = {}
     for c in configs:  # one batched computation per mini-batch size (and per depth, or per size with --pack group)
         key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
         groups.setdefault(key, []).append(c)

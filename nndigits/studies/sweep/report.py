@@ -25,7 +25,7 @@ def summarise(records: list[dict]) -> list[dict]:
     "stuck" is judged only on runs of at least ``JUDGE_AFTER`` epochs (``None`` otherwise): the book's
     own runs sit at ~87% for up to 11 epochs before some escape, so two epochs cannot tell.
     """
-    by_config = {}
+    by_config: dict[tuple, list[dict]] = {}
     for r in records:
         by_config.setdefault((tuple(r["hidden"]), r["lr"], r["batch_size"]), []).append(r)
     rows = []

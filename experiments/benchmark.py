@@ -6,7 +6,8 @@ training is timed (no evaluation).  Ratios matter more than the absolute
 numbers, which move with the machine's load.
 
     python experiments/benchmark.py                # CPU, writes experiments/results/benchmark.md
-    python experiments/benchmark.py --device cuda  # the torch variants on a GPU, writes experiments/results/benchmark_cuda.md
+    python experiments/benchmark.py --device cuda  # the torch variants on a GPU:
+                                                   # writes experiments/results/benchmark_cuda.md
 
 Implementations:
   numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.studies.scratch)
@@ -15,12 +16,14 @@ Implementations:
   naive Lightning      the first thing one writes: a per-image Dataset + DataLoader(batch_size=10),
                        automatic optimization, self.log each step, a progress bar
   Lightning autograd   nndigits: BookNetwork(engine="autograd") through pl.Trainer (chunks of mini-batches)
-  Lightning backprop   nndigits: BookNetwork(engine="backprop") through pl.Trainer -- what `python -m nndigits.train` runs
+  Lightning backprop   nndigits: BookNetwork(engine="backprop") through pl.Trainer --
+                       what `python -m nndigits.train` runs
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import platform
@@ -295,10 +298,8 @@ def main(argv=None):
 
     ours = dict((n, t) for n, t, _ in rows)["Lightning backprop"]
     cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"{cpu}, {os.cpu_count()} cores"
     lines = [
         f"Device: {device_name}; torch {torch.__version__}, pytorch-lightning {pl.__version__}, "

@@ -17,7 +17,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def positive(kind, name, minimum, strict=False, maximum=None):
-    """An argparse ``type`` accepting numbers >= minimum (> minimum if strict, <= maximum if given), finite, of ``kind``."""
+    """An argparse ``type``: finite numbers of ``kind``, >= minimum (> minimum if strict), <= maximum if given."""
 
     def convert(text):
         try:

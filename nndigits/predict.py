@@ -1,10 +1,10 @@
 """``python -m nndigits.predict IMAGE [IMAGE ...]``: the trained network's digit for each image file.
 
-Each image is preprocessed the way MNIST's digits were (``nndigits.images``):
+Each image is preprocessed the way MNIST's digits were (``nndigits.use.images``):
 grayscale, inverted if the paper is lighter than the ink, cropped to the ink,
 scaled to fit 20x20, centred by mass in 28x28.  One line per image::
 
-    examples/digit_dark_on_light.png: 7  (confidence 0.97; runner-up 9 0.04)
+    examples/digit_7_dark_on_light.png: 7  (confidence 0.97; runner-up 9 0.04)
 
 The confidence is the winning output neuron's activation, sigma(z) in (0, 1):
 each output neuron is a separate sigmoid, so the ten activations need not add

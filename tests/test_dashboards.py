@@ -7,8 +7,6 @@ HParams data, the images and the histograms -- and that ``--no-images`` leaves
 the images and histograms out.
 """
 
-import contextlib
-import io
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,17 +35,13 @@ def _read(logdir: Path) -> EventAccumulator:
 
 
 @pytest.fixture(scope="module")
-def book_run(tmp_path_factory):
-    """The book's network, 2 epochs: (events, what it printed, its run folder)."""
-    out = io.StringIO()
-    logdir = tmp_path_factory.mktemp("runs")
-    with contextlib.redirect_stdout(out):
-        assert main(["--epochs", "2", "--logdir", str(logdir), "--no-progress"]) == 0
-    return _read(logdir), out.getvalue(), next(logdir.glob("*/version_0"))
+def shared_run(book_run):
+    """conftest's shared 2-epoch run of the book's network: (events, what it printed, its run folder)."""
+    return _read(book_run.logdir), book_run.printed, book_run.run
 
 
-def test_scalars_match_the_printed_epochs(book_run):
-    events, printed, _ = book_run
+def test_scalars_match_the_printed_epochs(shared_run):
+    events, printed, _ = shared_run
     book = [(int(j), int(k) / int(n)) for j, k, n in re.findall(r"^Epoch (\d+): (\d+) / (\d+)", printed, re.M)]
     assert [j for j, _ in book] == [0, 1]
     logged = [(e.step, e.value) for e in events.Scalars("test/accuracy")]
@@ -58,8 +52,8 @@ def test_scalars_match_the_printed_epochs(book_run):
     assert [(e.step, e.value) for e in events.Scalars("train/lr")] == [(0, 3.0), (1, 3.0)]
 
 
-def test_custom_scalars_put_the_splits_on_one_chart(book_run):
-    events, _, _ = book_run
+def test_custom_scalars_put_the_splits_on_one_chart(shared_run):
+    events, _, _ = shared_run
     (config,) = events.Tensors("custom_scalars__config__")
     layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
     charts = {chart.title: list(chart.multiline.tag) for category in layout.category for chart in category.chart}
@@ -69,8 +63,8 @@ def test_custom_scalars_put_the_splits_on_one_chart(book_run):
     assert {tag for tags in charts.values() for tag in tags} <= scalars  # every charted tag has values
 
 
-def test_hparams_with_best_accuracies(book_run):
-    events, _, _ = book_run
+def test_hparams_with_best_accuracies(shared_run):
+    events, _, _ = shared_run
     content = events.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
     assert start.hparams["sizes"].string_value == "784-30-10"
@@ -86,8 +80,8 @@ def test_hparams_with_best_accuracies(book_run):
         assert best.value == pytest.approx(max(e.value for e in events.Scalars(f"{split}/accuracy")))
 
 
-def test_images_and_histograms(book_run):
-    events, _, run = book_run
+def test_images_and_histograms(shared_run):
+    events, _, run = shared_run
     tags = events.Tags()
     assert set(tags["images"]) == IMAGES
     assert set(tags["histograms"]) >= HISTOGRAMS
@@ -115,6 +109,7 @@ def test_images_and_histograms(book_run):
     assert counts.trace() / 10_000 == pytest.approx(events.Scalars("test/accuracy")[-1].value, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_no_images_leaves_out_images_and_histograms(tmp_path):
     assert main(["--epochs", "1", "--logdir", str(tmp_path), "--no-progress", "--no-images"]) == 0
     events = _read(tmp_path)

@@ -51,6 +51,7 @@ class _returns:  # main() returns 2 for errors found after parsing
         return kind is SystemExit and value.code == self.code
 
 
+@pytest.mark.slow
 def test_bad_flag_from_the_command_line_no_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "nndigits.train", "--lr", "-1"], capture_output=True, text=True, timeout=120
@@ -73,18 +74,9 @@ def _run(args, capsys):
 
 
 @pytest.fixture(scope="module")
-def two_epochs(tmp_path_factory):
-    """The book's network trained for two epochs on the real MNIST (through the real fetch path)."""
-    logdir = tmp_path_factory.mktemp("runs")
-    capture = pytest.CaptureFixture  # module fixtures cannot use capsys; capture by hand
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        assert train.main(["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--logdir", str(logdir)]) == 0
-    out = buffer.getvalue()
-    return logdir, out, [(int(j), int(k)) for j, k in EPOCH_LINE.findall(out)]
+def two_epochs(book_run):
+    """conftest's shared run: the book's network trained for two epochs on the real MNIST (the real fetch path)."""
+    return book_run.logdir, book_run.printed, book_run.epoch_lines
 
 
 def test_one_epoch_learns_mnist(two_epochs):
@@ -128,6 +120,7 @@ def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
     assert round(result["test/accuracy"] * 10000) == lines[-1][1]
 
 
+@pytest.mark.slow
 def test_same_seed_same_lines_and_resume_is_bit_exact(two_epochs, tmp_path, capsys):
     """Stopped after epoch 0 and resumed: the same Epoch lines and the same weights, bit for bit."""
     logdir, out, lines = two_epochs
@@ -156,6 +149,7 @@ def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsy
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_divergence_is_reported_not_a_traceback(tmp_path):
     result = subprocess.run(
         [

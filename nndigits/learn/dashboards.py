@@ -15,8 +15,8 @@ with the epoch as the step:
   of each neuron of the first layer as a 28x28 picture (red positive, blue
   negative), and the test set's confusion matrix.
 
-The book's epoch takes about 0.35 s on one CPU thread, so logging must be cheap
-(the budget is 5% of that).  Nothing here runs the network again: the outputs of
+The book's epoch is short, so logging must be cheap
+(a small fraction of an epoch).  Nothing here runs the network again: the outputs of
 the validation pass Lightning already makes are kept by a forward hook, and the
 images are drawn with PIL, not matplotlib.  ``images=False`` (``--no-images``)
 keeps only the scalars and hyperparameters.  ``seconds`` is the time spent here.
@@ -35,6 +35,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
+
+from .adapter import file_writer
 
 LAYOUT = {
     "nndigits": {
@@ -63,7 +65,7 @@ def caption(text: str, width: int, height: int = 14, mode: str = "RGB") -> np.nd
 
 
 def tiles(pictures: np.ndarray, captions: list[str], columns: int = 10, scale: int = 2) -> np.ndarray:
-    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times under its caption."""
+    """Pictures (n, h, w) grey or (n, h, w, 3) RGB, uint8, in a grid, each enlarged ``scale`` times, captioned."""
     n, h, w, *channels = pictures.shape
     top, pad = 14, 2  # caption strip above each picture, white margin around it
     rows, columns = max(1, -(-n // columns)), max(1, min(n, columns))
@@ -130,7 +132,7 @@ def add_png(writer, tag: str, picture: np.ndarray, step: int) -> None:
         colorspace=1 if picture.ndim == 2 else 3,
         encoded_image_string=buffer.getvalue(),
     )
-    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+    file_writer(writer).add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
 
 def add_histogram(writer, tag: str, values: torch.Tensor, step: int, bins: int = 64) -> None:

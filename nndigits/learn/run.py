@@ -126,7 +126,7 @@ def train_run(
     data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
     all_callbacks: list = list(callbacks)
     checkpoints = None
-    logger: TensorBoardLogger | bool = False
+    logger: TensorBoardLogger | None = None
     if logdir is not None:
         try:
             logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m), default_hp_metric=False)
@@ -141,7 +141,7 @@ def train_run(
         max_epochs=epochs,
         accelerator=accelerator,
         devices=1,
-        logger=logger,
+        logger=logger if logger is not None else False,
         callbacks=all_callbacks,
         enable_progress_bar=progress,
         enable_checkpointing=checkpoints is not None,
@@ -158,7 +158,7 @@ def train_run(
             f"Training {sizes} by SGD: eta = {eta:g}, m = {m}, {epochs} epochs, "
             f"seed {seed}, on {trainer.strategy.root_device.type} (engine: {engine})"
         )
-        if logger:
+        if logger is not None:
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
     start = time.perf_counter()
     interrupted = False
@@ -172,7 +172,7 @@ def train_run(
     return RunResult(
         model=model,
         history=model.history,
-        log_dir=Path(logger.log_dir) if logger else None,
+        log_dir=Path(logger.log_dir) if logger is not None else None,
         checkpoint=Path(last) if last else None,
         seconds=time.perf_counter() - start,
         interrupted=interrupted or bool(trainer.interrupted),

@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"All {len(configs)} networks are already trained in {args.out}/", file=sys.stderr)
         return write_report(store, not args.no_tensorboard)
 
-    ray, cluster_errors = None, ()
+    ray = None
+    cluster_errors: tuple[type[Exception], ...] = ()
     if args.address:
         from .studies.sweep.cluster import ClusterError, connect
 

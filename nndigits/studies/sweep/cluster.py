@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import time
+from typing import Any
 
 from .tasks import task_key, train_task
 
@@ -63,7 +64,7 @@ def connect(address: str, threads: int = 1, gpus: int = 0):
     # Every machine runs this process's own nndigits (shipped with the job), so a task anywhere
     # trains with the same code as in-process: the same networks, step for step.
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    options = dict(
+    options: dict[str, Any] = dict(
         include_dashboard=False,
         logging_level=logging.WARNING,
         runtime_env={"py_modules": [package]},

@@ -64,7 +64,7 @@ class Store:
                 f"{self.out} holds another grid ({_describe(found)}; this one: {_describe(expected)}); "
                 "give another --out, or delete that folder to start over"
             )
-        self.manifest = found or expected
+        self.manifest: dict = found or expected or {}
 
     def done(self) -> set[str]:
         """Names of the networks whose task finished."""
@@ -88,7 +88,7 @@ class Store:
     def records(self) -> list[dict]:
         """Every finished network's record, in the grid's order, each once."""
         order = {name: i for i, name in enumerate(self.manifest["networks"])}
-        found = {}
+        found: dict[str, dict] = {}
         for path in self.task_files():
             try:
                 for r in json.loads(path.read_text())["networks"]:

@@ -102,6 +102,7 @@ def main() -> int:
     if "threads" not in args.skip:
         lines += ["## Threads under load (one extra CPU-bound process running)", ""]
         lines += threads_under_load(args.repeats) + [""]
+        print("\n".join(lines), flush=True)  # each section as soon as it is measured
     with tempfile.TemporaryDirectory() as tmp:
         if "grid" not in args.skip:
             common = [*GRID, "--seeds", str(args.seeds), "--epochs", str(args.epochs)]
@@ -121,6 +122,7 @@ def main() -> int:
                 "starting Ray (its processes) on this machine; the tasks are 3 (one per hidden size).",
                 "",
             ]
+            print("\n".join(lines[-9:]), flush=True)
         if "tiny" not in args.skip:
             n = args.tiny_tasks
             tiny = ["--lr", "3", "--hidden", "30", "--seeds", str(n), "--epochs", "1", "--limit", "100"]

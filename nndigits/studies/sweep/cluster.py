@@ -73,6 +73,9 @@ def connect(address: str, threads: int = 1, gpus: int = 0):
         try:
             if address == "local":  # on loopback: nothing outside this machine can reach it
                 os.environ.pop("RAY_ADDRESS", None)  # else ray.init() would join that cluster instead
+                # Workers start when a task needs one: on a busy machine, idle workers prestarted with the
+                # node compete with Ray's own agents, which must be up within Ray's fixed 15 s.
+                os.environ.setdefault("RAY_enable_worker_prestart", "0")
                 ray.init(**options, _node_ip_address="127.0.0.1")
             else:
                 ray.init(address=address, **{k: v for k, v in options.items() if k != "include_dashboard"})

@@ -6,12 +6,12 @@ import subprocess
 import sys
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder
+from nndigits.learn.run import bare_trainer
 from nndigits.studies.sweep import Config, grid, summarise, table, train_group
 from nndigits.sweep import main, parser
 
@@ -35,17 +35,7 @@ def _single_run(config: Config, data, epochs: int) -> torch.nn.Module:
     loader = DataLoader(
         data.train, batch_size=None, sampler=EpochOrder(len(data.train), config.batch_size, 20, config.seed)
     )
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        precision="64-true",
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = bare_trainer(epochs, precision="64-true", limit_val_batches=0)
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == epochs * -(-len(data.train) // config.batch_size)
     return model.net

@@ -146,11 +146,20 @@ def positive(kind, name: str, minimum=None, strict: bool = False, maximum=None):
             raise argparse.ArgumentTypeError(f"{who}must be {what}, got {_quote(text)}") from None
         if isinstance(value, float) and math.isnan(value):
             raise argparse.ArgumentTypeError(f"{who}must be a number, got {_quote(text)}")
+        if isinstance(value, float) and math.isinf(value):
+            raise argparse.ArgumentTypeError(f"{who}must be finite, got {_quote(text)}")
         if value < minimum or (strict and value <= minimum):
             bound = f"greater than {number(minimum)}" if strict else f"at least {number(minimum)}"
             raise argparse.ArgumentTypeError(f"{who}must be {bound}, got {_quote(text)}")
         if value > maximum:
-            raise argparse.ArgumentTypeError(f"{who}must be at most {number(maximum)}, got {_quote(text)}")
+            why = (
+                " (the largest float32)"
+                if maximum == FLOAT32_MAX
+                else " (the largest int64)"
+                if maximum == INT64_MAX
+                else ""
+            )
+            raise argparse.ArgumentTypeError(f"{who}must be at most {number(maximum)}{why}, got {_quote(text)}")
         if kind is float and strict and minimum == 0 and value < FLOAT32_NORMAL:
             raise argparse.ArgumentTypeError(
                 f"{who}must be at least {FLOAT32_NORMAL:.4g} (smaller is 0 in float32), got {_quote(text)}"

@@ -10,6 +10,7 @@ checked (against the machine's CPUs and memory too) before torch is imported.
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from .cli import (
@@ -25,7 +26,6 @@ from .cli import (
     check_writable,
     clean_stale,
     command,
-    network_bytes,
     positive,
 )
 
@@ -35,6 +35,15 @@ DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get st
 DEFAULT_LOGDIR = "runs"  # = learn.checkpoints.DEFAULT_LOGDIR (a test checks), without importing torch for --help
 ENGINES = ("backprop", "autograd")  # = learn.sgd.ENGINES (a test checks)
 MAX_LAYERS = 100
+
+
+def one_device(text: str) -> int:
+    if text.strip() != "1":
+        raise ArgumentTypeError(
+            f"must be 1, got {text[:20]!r}: the book's SGD is one sequential chain of updates, "
+            "and splitting it across devices would change the algorithm"
+        )
+    return 1
 
 
 def build_parser() -> Parser:
@@ -76,7 +85,7 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--devices",
-        type=positive(int, "--devices", 1, maximum=1),
+        type=one_device,
         default=1,
         help="number of devices: 1, because the book's SGD is one sequential chain of updates (default: 1)",
     )
@@ -130,8 +139,9 @@ def prepare_logdir(args, sizes: list[int]) -> None:
     clean_stale(run_dir, pattern="*/checkpoints")
     if args.resume is not None:
         clean_stale(Path(args.resume).parent)
-    checkpoint = network_bytes(sizes, 0) - 70_000 * 784 * 4  # ~6 copies of the weights: two files and a spare
-    check_writable(args.logdir, "logs and checkpoints", need_bytes=checkpoint + 2**20)
+    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    # two checkpoint files (epochNN, last) and one being written, float32, plus 1 MiB of logs to start with
+    check_writable(args.logdir, "logs and checkpoints", need_bytes=3 * 4 * params + 2**20)
 
 
 @command(PROG)

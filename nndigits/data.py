@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from .cli import Parser, add_data_dir, command, mnist_or_fail
+from .cli import Parser, add_data_dir, command, exit_with, mnist_or_fail
 
 PROG = "python -m nndigits.data"
 
@@ -31,4 +29,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

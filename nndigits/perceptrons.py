@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import sys
 
-from .cli import Parser, command
+from .cli import Parser, command, exit_with
 
 PROG = "python -m nndigits.perceptrons"
 
@@ -63,4 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

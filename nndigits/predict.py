@@ -19,13 +19,12 @@ importing torch.
 
 from __future__ import annotations
 
-import sys
-
 from .cli import (
     Parser,
     add_checkpoint,
     check_image_count,
     command,
+    exit_with,
     fail,
     image_error_message,
     image_errors,
@@ -81,4 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -7,13 +7,12 @@ digits as one string -- the last line of the image's output; with several images
 
 from __future__ import annotations
 
-import sys
-
 from .cli import (
     Parser,
     add_checkpoint,
     check_image_count,
     command,
+    exit_with,
     fail,
     image_error_message,
     image_errors,
@@ -69,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

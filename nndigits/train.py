@@ -26,6 +26,8 @@ from .cli import (
     check_writable,
     clean_stale,
     command,
+    exit_with,
+    os_message,
     positive,
 )
 
@@ -144,6 +146,16 @@ def prepare_logdir(args, sizes: list[int]) -> None:
     check_writable(args.logdir, "logs and checkpoints", need_bytes=3 * 4 * params + 2**20)
 
 
+def last_checkpoint(args, sizes: list[int]) -> Path | None:
+    """The newest run of these settings' ``last.ckpt``, if it has one."""
+    from .learn.run import run_name
+
+    versions = (Path(args.logdir) / run_name(sizes, args.lr, args.batch_size)).glob("version_*")
+    newest = max(versions, key=lambda p: int(p.name.split("_")[-1]) if p.name[8:].isdigit() else -1, default=None)
+    last = newest / "checkpoints" / "last.ckpt" if newest is not None else None
+    return last if last is not None and last.is_file() else None
+
+
 @command(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -177,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(error) from None
     except (DataError, TrainingDiverged) as error:
         raise Failure(error) from None
+    except OSError as error:  # a full disk or a folder gone read-only in mid-run: the last good checkpoint stays
+        last = last_checkpoint(args, sizes)
+        raise Failure(
+            f"{os_message(error)} (writing under {args.logdir}); "
+            f"the last good checkpoint is {last or 'not written yet'}"
+        ) from None
     if result.interrupted:
         print(f"{PROG}: interrupted; the last checkpoint is {result.checkpoint or 'not written yet'}", file=sys.stderr)
         return 130
@@ -195,4 +213,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -108,6 +108,12 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _HelpWithDefaults)
         super().__init__(*args, **kwargs)
 
+    def _print_message(self, message, file=None):
+        # argparse swallows OSError here, so `--help > /dev/full` would exit 0 with nothing written;
+        # file is None when stdout is closed (`>&-`): then there is nowhere to write
+        if message and file is not None:
+            file.write(message)
+
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
@@ -456,15 +462,15 @@ def run_command(main: Callable[[list[str] | None], int | None], prog: str, argv:
     previous = _install_sigint()
     previous_hook, threading.excepthook = threading.excepthook, _thread_errors(prog)
     try:
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as stop:  # argparse: --help (0) or a bad flag (2, its line already printed)
+            if stop.code is not None and not isinstance(stop.code, int):
+                raise Failure(stop.code) from None
+            code = stop.code
         if sys.stdout is not None:
-            sys.stdout.flush()  # a broken pipe shows here, inside the handlers, not at interpreter exit
+            sys.stdout.flush()  # a broken pipe or a full disk shows here, inside the handlers, not at exit
         return EXIT_OK if code is None else int(code)
-    except SystemExit as stop:  # argparse: --help (0) or a bad flag (2, its line already printed)
-        if stop.code is None or isinstance(stop.code, int):
-            return stop.code or EXIT_OK
-        fail(prog, stop.code)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         if previous is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we say so: quiet

@@ -20,7 +20,6 @@ Implementations:
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import platform
@@ -37,7 +36,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from nndigits.cli import quiet_lightning
+from nndigits.cli import (
+    Parser,
+    UsageError,
+    add_data_dir,
+    add_threads,
+    command,
+    exit_with,
+    mnist_or_fail,
+    positive,
+    quiet_lightning,
+)
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import MNISTDataModule
@@ -241,17 +250,26 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+@command("benchmark.py")
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs for the fast implementations (best is reported)")
+    parser = Parser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to time")
     parser.add_argument(
-        "--slow-epochs", type=int, default=1, help="epochs for the slow ones (numpy per-example, naive)"
+        "--epochs",
+        type=positive(int, "--epochs", 1, maximum=100),
+        default=3,
+        help="epochs for the fast implementations (best is reported)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest at m = 10)")
+    parser.add_argument(
+        "--slow-epochs",
+        type=positive(int, "--slow-epochs", 1, maximum=100),
+        default=1,
+        help="epochs for the slow ones (numpy per-example, naive)",
+    )
+    add_threads(parser, 1, help="torch CPU threads (1 is fastest at m = 10)")
     parser.add_argument("--skip-book-run", action="store_true", help="skip timing the whole 30-epoch CLI run")
     parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
-    parser.add_argument("--data-dir", default=None)
+    add_data_dir(parser)
     parser.add_argument(
         "--out",
         default=None,
@@ -262,13 +280,14 @@ def main(argv=None):
     if args.out is None:
         args.out = str(HERE / "results" / ("benchmark_cuda.md" if args.device == "cuda" else "benchmark.md"))
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda, but torch sees no CUDA GPU")
+        raise UsageError("--device cuda, but torch sees no CUDA GPU")
     quiet_lightning()
     warnings.filterwarnings("ignore")  # all of them: only the timings belong on the console
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `python -m nndigits.train` does (see there); all torch variants alike
 
-    x, labels = load_split(args.data_dir, train=True)
+    mnist_or_fail(args.data_dir)
+    x, labels = load_split(args.data_dir, train=True, fetch=False)
     x, labels = x[:TRAIN_SIZE], labels[:TRAIN_SIZE]
     y = one_hot(labels)
     x64, y64 = x.double().numpy(), y.double().numpy()
@@ -329,4 +348,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    exit_with(main())

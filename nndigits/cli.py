@@ -176,6 +176,24 @@ def positive(kind, name: str, minimum=None, strict: bool = False, maximum=None):
     return convert
 
 
+def path_arg(name: str):
+    """An argparse ``type`` for a file or folder name: not empty (which would mean the current folder by
+    accident), no NUL byte (no system call takes one), not longer than the system allows."""
+
+    who = "" if name.startswith("-") else f"{name} "  # argparse already names the flag
+
+    def convert(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{who}must not be empty")
+        if "\x00" in text:
+            raise argparse.ArgumentTypeError(f"{who}must not contain a NUL byte")
+        if len(os.fsencode(text)) > 4096:
+            raise argparse.ArgumentTypeError(f"{who}must be at most 4096 bytes long (a path cannot be longer)")
+        return text
+
+    return convert
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity mask), not the machine's total."""
     try:
@@ -272,6 +290,7 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--data-dir",
+        type=path_arg("--data-dir"),
         default=None,
         metavar="DIR",
         help=f"where MNIST is (torchvision root: DIR/MNIST/raw; read-only is fine once it is there) "
@@ -282,6 +301,7 @@ def add_data_dir(p: argparse.ArgumentParser) -> None:
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
+        type=path_arg("--checkpoint"),
         metavar="CKPT",
         default=None,
         help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
@@ -444,7 +464,7 @@ def _was_interrupted(prog: str) -> int | None:
 def _thread_errors(prog: str):
     """A ``threading.excepthook`` that reports a background thread's error (TensorBoard's event writer on a
     full disk) in one line, once, instead of a traceback."""
-    said = []
+    said: list[bool] = []
 
     def hook(args):
         if args.exc_type is SystemExit or said:
@@ -533,7 +553,7 @@ def command(prog: str):
         def wrapped(argv: list[str] | None = None) -> int:
             return run_command(main, prog, argv)
 
-        wrapped.prog = prog  # type: ignore[attr-defined]
+        wrapped.prog = prog
         return wrapped
 
     return wrap

@@ -9,6 +9,7 @@ checked (against the machine's CPUs and memory too) before torch is imported.
 
 from __future__ import annotations
 
+import os
 import sys
 from argparse import ArgumentTypeError
 from pathlib import Path
@@ -28,6 +29,7 @@ from .cli import (
     command,
     exit_with,
     os_message,
+    path_arg,
     positive,
 )
 
@@ -101,10 +103,14 @@ def build_parser() -> Parser:
     add_threads(p, 1, help="CPU threads (at m = 10 each operation is tiny and one thread is fastest)")
     add_data_dir(p)
     p.add_argument(
-        "--logdir", default=DEFAULT_LOGDIR, help=f"TensorBoard logs and checkpoints (default: {DEFAULT_LOGDIR}/)"
+        "--logdir",
+        type=path_arg("--logdir"),
+        default=DEFAULT_LOGDIR,
+        help=f"TensorBoard logs and checkpoints (default: {DEFAULT_LOGDIR}/)",
     )
     p.add_argument(
         "--resume",
+        type=path_arg("--resume"),
         metavar="CKPT",
         default=None,
         help="continue an interrupted run from its checkpoint (give the same flags as the first run; default: none)",
@@ -190,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, TrainingDiverged) as error:
         raise Failure(error) from None
     except OSError as error:  # a full disk or a folder gone read-only in mid-run: the last good checkpoint stays
+        from .learn.mnist import default_data_dir
+
+        data_dir = Path(args.data_dir if args.data_dir is not None else default_data_dir()).absolute()
+        if error.filename and Path(os.fsdecode(error.filename)).absolute().is_relative_to(data_dir):
+            raise Failure(f"cannot get MNIST: {os_message(error)}") from None
         last = last_checkpoint(args, sizes)
         raise Failure(
             f"{os_message(error)} (writing under {args.logdir}); "

@@ -94,7 +94,7 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
-    expected = {}
+    expected: dict[str, tuple[int, ...]] = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         expected[f"layers.{l}.weight"] = (n_out, n_in)
         expected[f"layers.{l}.bias"] = (n_out,)

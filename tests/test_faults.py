@@ -212,6 +212,17 @@ def test_a_read_only_data_dir_without_mnist_says_so_in_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def test_a_read_only_logdir_is_found_out_before_training(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with read_only_copy(empty, tmp_path / "runs") as runs:
+        result = subprocess.run(
+            [*PY, "-m", "nndigits.train", "--logdir", str(runs)], capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+    assert result.returncode == 1 and "cannot write logs and checkpoints" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "Loading PyTorch" not in result.stdout
+
+
 def test_a_full_disk_is_found_out_before_training(tmp_path):
     with mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=1m", "tmpfs") as full:
         result = subprocess.run(

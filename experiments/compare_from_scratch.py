@@ -36,8 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from nndigits.cli import (
     Parser,
     UsageError,
@@ -53,6 +51,8 @@ from nndigits.cli import (
     seed_range,
 )
 from nndigits.learn.atomic import save_figure, write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
 
 STUCK_BELOW = 0.90  # a run whose best epoch is below this has "got stuck" (the book mentions such runs)
 
@@ -202,7 +202,7 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
         for epoch in range(args.epochs):
             index = order.order(epoch).numpy()
             t0 = time.perf_counter()
-            net.SGD(x, y, epochs=1, m=args.batch_size, eta=args.lr, order=lambda _: index)
+            net.SGD(x, y, epochs=1, m=args.batch_size, eta=args.lr, order=lambda _, index=index: index)
             seconds.append(time.perf_counter() - t0)
             a = net.feedforward(x_test)  # one forward pass for both numbers (as Network.evaluate and .cost)
             correct.append(int(np.sum(np.argmax(a, axis=1) == labels_test)))

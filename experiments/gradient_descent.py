@@ -509,7 +509,7 @@ def main(argv=None) -> int:
 
     n = len(x)
     init = {s["m"]: s for s in mb["initial weights"]}
-    runs, chosen, names = cpe["runs"], cpe["chosen"], cpe["names"]
+    runs, chosen = cpe["runs"], cpe["chosen"]
     level = cpe["full_level"]
     sgd_at, full_at = cpe["reached"][level, 10], cpe["reached"][level, n]
 
@@ -520,7 +520,8 @@ def main(argv=None) -> int:
     later_note = (
         ""
         if later is None
-        else f"After one epoch the full gradient is {later[0]['grad_norm'] / init[1]['grad_norm']:.0%} as long as at the "
+        else "After one epoch the full gradient is "
+        f"{later[0]['grad_norm'] / init[1]['grad_norm']:.0%} as long as at the "
         f"start, and the mini-batch gradients are mostly noise (m = 10: cosine {later[1]['cosine']:.2f}, "
         f"relative error {later[1]['rel_error']:.1f}); SGD still makes progress from there, on average.\n"
     )
@@ -538,7 +539,8 @@ def main(argv=None) -> int:
     report = f"""# Gradient descent, made visible (chapter 1, eq. 7-21)
 
 Regenerate with `python experiments/gradient_descent.py{" --quick" if args.quick else ""}`
-({"quick smoke run" if args.quick else "full run"}; {time.time() - T0:.0f} s on this machine, torch threads: {torch.get_num_threads()}).
+({"quick smoke run" if args.quick else "full run"}; {time.time() - T0:.0f} s on this machine,
+torch threads: {torch.get_num_threads()}).
 Network: `SigmoidNetwork([784, 30, 10])`, seed 1 (N(0,1) weights as in the book), quadratic cost (eq. 6),
 plain `torch.optim.SGD`; data: the book's training split, the first {n:,} MNIST training images.
 
@@ -558,7 +560,8 @@ The valley's walls have curvature ≈ 100, so η must stay below ≈ 0.02, and a
 {steep_table}
 
 In many dimensions a random direction is nearly orthogonal to ∇C (|cos| ≈ 1/√P), so its first-order change is
-tiny compared with −ε‖∇C‖; in two dimensions the best of many random directions comes close (ratio just below 1) but never beats it.
+tiny compared with −ε‖∇C‖; in two dimensions the best of many random directions comes close (ratio just below 1)
+but never beats it.
 
 ## Mini-batch gradients (eq. 18-19) — `figures/minibatch_gradients.png`
 
@@ -591,7 +594,8 @@ steps leave the plateau at C ≈ 0.5 (every output near 0, where the book's N(0,
 within ~10³ examples, while full-batch GD spends tens of passes on it.
 {later_note}Per example, m = 1 and m = 10 are close (tables above); per second m = 10 wins on a CPU, because each
 step costs about the same fixed overhead (seconds per pass: m = 1
-{runs[1]["seconds"][-1] / (runs[1]["examples"][-1] / n):.1f}, m = 10 {runs[10]["seconds"][-1] / (runs[10]["examples"][-1] / n):.1f},
+{runs[1]["seconds"][-1] / (runs[1]["examples"][-1] / n):.1f}, m = 10
+{runs[10]["seconds"][-1] / (runs[10]["examples"][-1] / n):.1f},
 full batch {runs[n]["seconds"][-1] / (runs[n]["examples"][-1] / n):.2f}).
 """
     out = results / "gradient_descent.md"

@@ -1,6 +1,6 @@
 """How well does ``nndigits.read`` read lines of handwritten digits?
 
-Composes lines of 3-8 MNIST *test* digits in four styles (``nndigits.read.compose_line``):
+Composes lines of 3-8 MNIST *test* digits in four styles (``nndigits.studies.lines.compose_line``):
 uneven gaps, touching, overlapping strokes, and digits of different sizes -- and reads
 each with a trained checkpoint.  Reports, per style:
 
@@ -185,7 +185,8 @@ def main(argv=None) -> int:
         "image) -- the ceiling set by the classifier. The segmentation's knobs were tuned on lines of "
         "MNIST training digits 50,000-59,999, not on these test digits.",
         "",
-        "| style | lines | digits | string accuracy | digit accuracy | oracle string | too few digits | too many | s / line |",
+        "| style | lines | digits | string accuracy | digit accuracy | oracle string "
+        "| too few digits | too many | s / line |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for style, n, d, s, dg, o, fw, mr, sec in rows:

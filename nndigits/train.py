@@ -37,7 +37,8 @@ PROG = "python -m nndigits.train"
 BOOK_HIDDEN = [30]
 DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get stuck: see experiments/)
 DEFAULT_LOGDIR = "runs"  # = learn.checkpoints.DEFAULT_LOGDIR (a test checks), without importing torch for --help
-ENGINES = ("backprop", "autograd")  # = learn.sgd.ENGINES (a test checks)
+ENGINES = ("backprop", "autograd", "native")  # = learn.sgd.ENGINES (a test checks)
+GPU_ENGINES = ("cudagraph", "triton", "triton-tf32")  # = learn.devices.GPU_ENGINES (a test checks)
 MAX_LAYERS = 100
 
 
@@ -85,7 +86,7 @@ def build_parser() -> Parser:
         "--accelerator",
         choices=["auto", "cpu", "gpu", "cuda"],
         default="auto",
-        help="where to train (default: auto = a GPU if there is one)",
+        help="where to train (default: auto = the CPU unless a GPU was measured faster for this run)",
     )
     p.add_argument(
         "--devices",
@@ -95,10 +96,12 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--engine",
-        choices=ENGINES,
-        default="backprop",
-        help="how each SGD step is computed: explicit backprop (fast) or autograd + torch.optim.SGD "
-        "(default: backprop)",
+        choices=ENGINES + GPU_ENGINES,
+        default="native",
+        help="how each SGD step is computed: native (the book's steps for a whole chunk in C++, built on first use; "
+        "falls back to backprop without a compiler), backprop (explicit backprop in torch), autograd (quadratic cost, "
+        "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots) "
+        "(default: native)",
     )
     add_threads(p, 1, help="CPU threads (at m = 10 each operation is tiny and one thread is fastest)")
     add_data_dir(p)
@@ -143,7 +146,7 @@ def prepare_logdir(args, sizes: list[int]) -> None:
 
     if args.logdir is None:
         return
-    run_dir = Path(args.logdir) / run_name(sizes, args.lr, args.batch_size)
+    run_dir = Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)
     clean_stale(run_dir, pattern="*/checkpoints")
     if args.resume is not None:
         clean_stale(Path(args.resume).parent)
@@ -156,7 +159,7 @@ def last_checkpoint(args, sizes: list[int]) -> Path | None:
     """The newest run of these settings' ``last.ckpt``, if it has one."""
     from .learn.run import run_name
 
-    versions = (Path(args.logdir) / run_name(sizes, args.lr, args.batch_size)).glob("version_*")
+    versions = (Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)).glob("version_*")
     newest = max(versions, key=lambda p: int(p.name.split("_")[-1]) if p.name[8:].isdigit() else -1, default=None)
     last = newest / "checkpoints" / "last.ckpt" if newest is not None else None
     return last if last is not None and last.is_file() else None

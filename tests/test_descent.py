@@ -138,6 +138,7 @@ class Mean(nn.Module):
         return self.theta.expand(len(x), -1)
 
 
+@pytest.mark.slow
 def test_minibatch_error_falls_like_one_over_m_with_finite_population_correction():
     n, d = 200, 5
     gen = torch.Generator().manual_seed(0)

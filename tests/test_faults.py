@@ -148,7 +148,7 @@ AtomicCheckpointIO().save_checkpoint({"state_dict": {}, "blob": b"x" * 1_000_000
 @pytest.mark.slow
 def test_sigkill_during_a_checkpoint_write_then_a_clean_rerun(tmp_path):
     logdir = tmp_path / "runs"
-    checkpoints = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints"
+    checkpoints = logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints"
     checkpoints.mkdir(parents=True)
     writer = subprocess.Popen(
         [sys.executable, "-c", SLOW_WRITER, str(checkpoints / "last.ckpt")], stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -168,7 +168,7 @@ def test_sigkill_during_a_checkpoint_write_then_a_clean_rerun(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert not partials(logdir), partials(logdir)
-    assert load_network(logdir / "784-30-10_eta3_m10" / "version_1" / "checkpoints" / "last.ckpt").sizes[0] == 784
+    assert load_network(logdir / "784-30-10_eta3_m10_seed1" / "version_1" / "checkpoints" / "last.ckpt").sizes[0] == 784
 
 
 # -- read-only and full -----------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def _reference(layers, x, y, order, vectorised=True) -> Network:
     return net
 
 
+@pytest.mark.slow
 def test_torch_engines_match_numpy_on_mnist(mnist, rows, record_property):
     """(a) 200 steps at eta = 3, m = 10 on real MNIST: autograd, backprop and NumPy agree to 1e-9."""
     x32, labels = mnist
@@ -136,7 +137,7 @@ def _trainer(**overrides) -> pl.Trainer:
     return pl.Trainer(**(options | overrides))
 
 
-@pytest.mark.parametrize("engine", ["backprop", "autograd"])
+@pytest.mark.parametrize("engine", ["backprop", "autograd", "native"])
 def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, record_property):
     """(b) BookNetwork through a real Trainer (float64), fed the rows in a fixed order in chunks, equals NumPy."""
     x32, labels = mnist
@@ -189,6 +190,7 @@ class _Recorder(pl.LightningModule):
         return None
 
 
+@pytest.mark.slow
 def test_datamodule_order_is_epoch_order(mnist):
     """What MNISTDataModule actually feeds the Trainer in epoch e is train[EpochOrder.order(e)], in chunks."""
     data = MNISTDataModule(batch_size=M, seed=3, chunk_steps=500)

@@ -183,7 +183,7 @@ def test_every_two_input_boolean_function(code):
 
 def test_all_256_three_input_functions_within_the_gate_bound():
     for code in range(256):
-        fn = lambda a, b, c: (code >> (4 * a + 2 * b + c)) & 1  # noqa: E731
+        fn = lambda a, b, c, code=code: (code >> (4 * a + 2 * b + c)) & 1
         net = check_nand_network(fn, 3)
         assert len(net) <= (3 if code in (0, 255) else 3 * (2**2 - 1) + 3)
 
@@ -368,6 +368,7 @@ def test_demo_main_prints_the_tables(capsys):
     assert "  1000 |   0.0000   0.0000   0.5000   1.0000   1.0000" in out
 
 
+@pytest.mark.slow
 def test_demo_runs_as_a_module():
     import subprocess
     import sys
@@ -379,6 +380,7 @@ def test_demo_runs_as_a_module():
     assert "NAND perceptron" in result.stdout
 
 
+@pytest.mark.slow
 def test_figure_script_writes_a_png(tmp_path):
     spec = importlib.util.spec_from_file_location("sigmoid_vs_step", ROOT / "experiments" / "sigmoid_vs_step.py")
     module = importlib.util.module_from_spec(spec)

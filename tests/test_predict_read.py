@@ -36,9 +36,9 @@ def _train(logdir: Path, *flags: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
-    """The book's [784, 30, 10], trained for 2 epochs (about 93% on the test digits)."""
-    return _train(tmp_path_factory.mktemp("ckpt"), "--epochs", "2")
+def checkpoint(book_run) -> Path:
+    """The book's [784, 30, 10], trained for 2 epochs (about 93% on the test digits): conftest's shared run."""
+    return book_run.checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +47,9 @@ def net(checkpoint):
 
 
 @pytest.fixture(scope="session")
-def mnist_test():
-    from nndigits.learn.mnist import load_split
-
-    x, y = load_split(train=False)
+def mnist_test_numpy(mnist_test):
+    """MNIST's test images and labels as numpy arrays."""
+    x, y = mnist_test
     return x.numpy(), y.numpy()
 
 
@@ -147,8 +146,8 @@ def test_grey_paper_and_thin_pen(tmp_path):
     assert (x > 0.5).sum(axis=1).max() >= 2  # at least two pixels wide, not a faint hairline
 
 
-def test_mnist_digits_are_left_almost_unchanged(mnist_test):
-    x, _ = mnist_test
+def test_mnist_digits_are_left_almost_unchanged(mnist_test_numpy):
+    x, _ = mnist_test_numpy
     out = np.stack([to_mnist(v.reshape(28, 28)) for v in x[:300]])
     assert np.abs(out - x[:300]).mean() < 0.01
 
@@ -206,6 +205,7 @@ def test_bad_images_raise_one_line_image_errors(tmp_path):
         assert "\n" not in message and str(path) in message and phrase in message, (name, message)
 
 
+@pytest.mark.slow
 def test_predict_cli_bad_image_subprocess(tmp_path, checkpoint):
     (tmp_path / "notes.png").write_text("hello")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -306,11 +306,12 @@ def test_no_checkpoint_says_how_to_make_one(tmp_path, monkeypatch, capsys):
     assert "python -m nndigits.train" in line
 
 
-def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test, capsys):
+@pytest.mark.slow
+def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test_numpy, capsys):
     ckpt = _train(tmp_path_factory.mktemp("flat"), "--hidden", "--epochs", "1")  # [784, 10]
     assert load_network(ckpt).sizes == [784, 10]
     capsys.readouterr()  # training's own lines
-    x, y = mnist_test
+    x, y = mnist_test_numpy
     folder = tmp_path_factory.mktemp("flatdigits")
     paths = [str(_save(x[i].reshape(28, 28), folder / f"{i}.png")) for i in range(20)]
     assert predict.main([*paths, "--checkpoint", str(ckpt)]) == 0
@@ -322,8 +323,8 @@ def test_checkpoint_of_another_architecture_works(tmp_path_factory, mnist_test, 
 # --- predictions --------------------------------------------------------------------------------------
 
 
-def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net, mnist_test, capsys):
-    x, _ = mnist_test
+def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net, mnist_test_numpy, capsys):
+    x, _ = mnist_test_numpy
     n = 200
     paths = []
     for i in range(n):  # alternate the two looks: MNIST's white-on-black and ink on paper
@@ -342,8 +343,8 @@ def test_predict_agrees_with_the_network_on_mnist_pngs(tmp_path, checkpoint, net
 # --- reading lines ------------------------------------------------------------------------------------
 
 
-def test_compose_line_styles(mnist_test):
-    x, _ = mnist_test
+def test_compose_line_styles(mnist_test_numpy):
+    x, _ = mnist_test_numpy
     rng = np.random.default_rng(0)
     widths = {style: synthetic.compose_line(x[:5], style, rng).shape[1] for style in synthetic.STYLES}
     assert widths["overlap"] < widths["touching"] < widths["gaps"]
@@ -353,8 +354,9 @@ def test_compose_line_styles(mnist_test):
         synthetic.compose_line(x[:5], "spiral", rng)
 
 
-def test_read_composed_lines(net, mnist_test):
-    x, y = mnist_test
+@pytest.mark.slow
+def test_read_composed_lines(net, mnist_test_numpy):
+    x, y = mnist_test_numpy
     rng = np.random.default_rng(5)
     for style, minimum in (("gaps", 0.5), ("touching", 0.35), ("sizes", 0.45), ("overlap", 0.25)):
         exact = correct_len = 0
@@ -370,8 +372,8 @@ def test_read_composed_lines(net, mnist_test):
             assert correct_len / lines >= 0.6, (style, correct_len)
 
 
-def test_candidates_keep_inputs_and_scoring_fills_activations(net, mnist_test):
-    x, _ = mnist_test
+def test_candidates_keep_inputs_and_scoring_fills_activations(net, mnist_test_numpy):
+    x, _ = mnist_test_numpy
     cand = segment.candidates(synthetic.compose_line(x[:3], "gaps", np.random.default_rng(2)))
     k = len(cand.boxes)
     assert k > 0 and cand.inputs.shape == (k, 784) and cand.inputs.dtype == np.float32
@@ -394,13 +396,21 @@ def test_to_png_writes_a_whole_png_and_no_temporary(tmp_path):
     assert pixels.shape == (20, 30) and pixels[0, 0] == 255 and pixels[10, 15] == 0
 
 
+def test_ink_touching_the_digit_diagonally_is_part_of_it():
+    """Pieces are 8-connected: a stroke reaching the edge through a diagonal step is the digit's own, kept."""
+    piece = np.zeros((10, 12), np.float32)
+    piece[1:9, 2:9] = 1.0  # the digit's body
+    piece[9, 9], piece[8, 10], piece[7, 11] = 0.6, 0.6, 0.6  # a diagonal tail from its corner to the right edge
+    assert np.array_equal(segment._drop_side_fragments(piece, True, True), piece)
+    piece[8, 10] = 0.0  # cut the tail: its tip at the edge is now a piece of its own, and goes
+    assert segment._drop_side_fragments(piece, True, True)[7, 11] == 0
+
+
 def test_neighbour_fragments_at_open_window_edges_are_blanked():
     piece = np.zeros((10, 12), np.float32)
     piece[1:9, 2:9] = 1.0  # the digit's body
     piece[3:6, 10:12] = 0.6  # a neighbour's tip at the right edge, not touching the body
     piece[0, 0] = 0.6  # a speck at the left edge
-    labels, count = segment._components(piece > 0)
-    assert count == 3 and len(np.unique(labels[piece > 0])) == 3
     both = segment._drop_side_fragments(piece, True, True)
     assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
     right = segment._drop_side_fragments(piece, False, True)
@@ -408,8 +418,8 @@ def test_neighbour_fragments_at_open_window_edges_are_blanked():
     assert segment._drop_side_fragments(piece, False, False) is piece  # no neighbour: nothing blanked
 
 
-def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test, capsys):
-    x, y = mnist_test
+def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test_numpy, capsys):
+    x, y = mnist_test_numpy
     idx = [3, 4, 5]
     path = _save(
         synthetic.compose_line(x[idx], "gaps", np.random.default_rng(1)) * 1.0,

@@ -37,6 +37,7 @@ def test_bad_flags_give_one_line_and_exit_2(flags, message, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bad_flag_from_the_command_line_no_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "nndigits.train", "--lr", "-1"], capture_output=True, text=True, timeout=120
@@ -59,18 +60,9 @@ def _run(args, capsys):
 
 
 @pytest.fixture(scope="module")
-def two_epochs(tmp_path_factory):
-    """The book's network trained for two epochs on the real MNIST (through the real fetch path)."""
-    logdir = tmp_path_factory.mktemp("runs")
-    capture = pytest.CaptureFixture  # module fixtures cannot use capsys; capture by hand
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        assert train.main(["--epochs", "2", "--no-progress", "--accelerator", "cpu", "--logdir", str(logdir)]) == 0
-    out = buffer.getvalue()
-    return logdir, out, [(int(j), int(k)) for j, k in EPOCH_LINE.findall(out)]
+def two_epochs(book_run):
+    """conftest's shared run: the book's network trained for two epochs on the real MNIST (the real fetch path)."""
+    return book_run.logdir, book_run.printed, book_run.epoch_lines
 
 
 def test_one_epoch_learns_mnist(two_epochs):
@@ -84,7 +76,7 @@ def test_logs_scalars_hparams_and_a_checkpoint(two_epochs):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logdir, out, lines = two_epochs
-    run = logdir / "784-30-10_eta3_m10" / "version_0"
+    run = logdir / "784-30-10_eta3_m10_seed1" / "version_0"
     events = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/cost", "val/accuracy", "val/cost", "test/accuracy"} <= tags
@@ -107,29 +99,30 @@ def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
     from nndigits.learn.datamodule import MNISTDataModule
 
     logdir, out, lines = two_epochs
-    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     model = BookNetwork.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     (result,) = trainer.test(model, datamodule=MNISTDataModule(), verbose=False)
     assert round(result["test/accuracy"] * 10000) == lines[-1][1]
 
 
+@pytest.mark.slow
 def test_same_seed_same_lines_and_resume_is_bit_exact(two_epochs, tmp_path, capsys):
     """Stopped after epoch 0 and resumed: the same Epoch lines and the same weights, bit for bit."""
     logdir, out, lines = two_epochs
     first, first_lines = _run(["--epochs", "1", "--logdir", str(tmp_path)], capsys)
     assert first_lines == lines[:1]  # same seed, same machine, same line
-    ckpt = tmp_path / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = tmp_path / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     resumed, resumed_lines = _run(["--epochs", "2", "--logdir", str(tmp_path), "--resume", str(ckpt)], capsys)
     assert resumed_lines == lines[1:]
-    a = read_checkpoint(logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
-    b = read_checkpoint(tmp_path / "784-30-10_eta3_m10" / "version_1" / "checkpoints" / "last.ckpt")["state_dict"]
+    a = read_checkpoint(logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(tmp_path / "784-30-10_eta3_m10_seed1" / "version_1" / "checkpoints" / "last.ckpt")["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsys):
     logdir, _, _ = two_epochs
-    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     assert train.main(["--hidden", "20", "--resume", str(ckpt), "--logdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "sizes [784, 30, 10]" in err and err.count("\n") == 1
@@ -142,6 +135,7 @@ def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsy
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_divergence_is_reported_not_a_traceback(tmp_path):
     result = subprocess.run(
         [

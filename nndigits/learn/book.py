@@ -2,7 +2,7 @@
 
 Lightning's Trainer runs the loop (epochs, evaluation, logging, checkpoints);
 this module says what one step of learning is.  One Lightning "batch" is a
-*chunk* of many of the book's mini-batches (see ``data.EpochOrder``), and
+*chunk* of many of the book's mini-batches (see ``datamodule.EpochOrder``), and
 ``training_step`` takes one SGD step per mini-batch in order -- manual
 optimization -- so Lightning's per-batch bookkeeping is paid once per chunk
 instead of once per mini-batch of 10 images.  The algorithm is unchanged:
@@ -16,7 +16,12 @@ from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
+from torchmetrics import SumMetric
 
+from .adapter import count_optimizer_steps
+from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
+from .native import native_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -25,13 +30,49 @@ class TrainingDiverged(RuntimeError):
     """The training cost became NaN or infinite."""
 
 
+class EvaluationSums(nn.Module):
+    """Over one held-out set: the images classified right, the summed cost and the images seen.
+
+    torchmetrics' ``SumMetric`` keeps each sum on the module's device (no sync to the
+    host per batch) and resets it for every evaluation; NaN costs are kept, not dropped.
+    What it costs the book's run against plain Python sums: ``python
+    experiments/evaluation_cost.py`` (results in experiments/results/evaluation_cost.md).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.correct, self.cost, self.total = (SumMetric(nan_strategy="disable") for _ in range(3))
+
+    def update(self, correct: torch.Tensor, cost: torch.Tensor, n: int) -> None:
+        self.correct.update(correct)
+        self.cost.update(cost)
+        self.total.update(n)
+
+    def reset(self) -> None:
+        for metric in (self.correct, self.cost, self.total):
+            metric.reset()
+
+    def totals(self) -> tuple[int, float, int] | None:
+        """(correct, summed cost, number of images) since the last reset; None if it saw none."""
+        if not self.total.update_called:
+            return None
+        return int(self.correct.compute()), float(self.cost.compute()), int(self.total.compute())
+
+
 class BookNetwork(pl.LightningModule):
-    """``SigmoidNetwork(sizes)`` trained with SGD at learning rate ``lr`` (eta) on mini-batches of ``batch_size`` (m).
+    """``SigmoidNetwork(sizes)`` trained by mini-batch SGD with learning rate eta on mini-batches of m.
+
+    The book's names and Lightning's, in one place: the constructor and the
+    checkpoints' hyperparameters say ``lr`` (the book's eta) and ``batch_size``
+    (the book's m), the names Lightning, ``torch.optim.SGD`` and every saved
+    checkpoint use; ``.eta`` and ``.m`` read the same two numbers under the
+    book's names.  ``learn.run.train_run(sizes, eta, m, ...)`` takes the book's.
 
     ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
-    autograd, ``torch.optim.SGD``) or ``"backprop"`` (the same step with the
-    gradient written out; the fast default).  The initial weights depend on
-    ``seed`` alone.
+    autograd, ``torch.optim.SGD``), ``"backprop"`` (the same step with the
+    gradient written out) or ``"native"`` (the backprop step in C++, a chunk of
+    mini-batches per call; the fast default, see ``native.py``).  The initial
+    weights depend on ``seed`` alone.
     """
 
     def __init__(
@@ -40,22 +81,37 @@ class BookNetwork(pl.LightningModule):
         lr: float = 3.0,
         batch_size: int = 10,
         seed: int = 0,
-        engine: str = "backprop",
+        engine: str = "native",
     ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"learning rate eta must be a positive number, got {lr}")
         if batch_size < 1:
             raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if engine not in ENGINES + GPU_ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES + GPU_ENGINES)}")
+        check_engine_sizes(engine, sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
         self.lr, self.batch_size, self.engine = lr, batch_size, engine
         self.history: list[dict] = []  # one dict of metrics per epoch, as printed
-        self._train_sum = self._train_count = None
-        self._eval: dict[int, list] = {}
+        self._train_sum = torch.zeros(())
+        self._train_count = 0
+        # The sums of each held-out dataloader (0: validation, 1: test), registered as submodules.
+        self._val_sums, self._test_sums = EvaluationSums(), EvaluationSums()
+        self._sums = (self._val_sums, self._test_sums)
+        self._gpu_steps = None  # the cudagraph/triton engine, built on the first chunk (learn/devices.py)
+
+    @property
+    def eta(self) -> float:
+        """The learning rate eta of eq. 20-21 (stored as ``lr``)."""
+        return self.lr
+
+    @property
+    def m(self) -> int:
+        """The mini-batch size m (stored as ``batch_size``)."""
+        return self.batch_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -66,15 +122,23 @@ class BookNetwork(pl.LightningModule):
 
     # --- training ----------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
-        self._train_sum = torch.zeros((), device=self.device, dtype=self.dtype)
+        self._train_sum = torch.zeros((), device=self.device, dtype=self.net.linear_layers()[0].weight.dtype)
         self._train_count = 0
 
     def training_step(self, chunk, chunk_idx):
         x, y = chunk
         m = self.batch_size
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
-        if self.engine == "backprop":
+        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call
+            native_steps(self.net.layers, x, y, m, self.lr, errors)
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine == "backprop":
             backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
+            if self._gpu_steps is None:
+                self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
+            self._gpu_steps(x, y, errors)
             self._count_sgd_steps(-(-len(x) // m))
         else:
             optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
@@ -93,7 +157,7 @@ class BookNetwork(pl.LightningModule):
         self._check_finite()
 
     def _check_finite(self) -> None:
-        """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before anything logs it)."""
+        """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before any log)."""
         weights = torch.stack([p.detach().sum() for p in self.net.parameters()])
         if torch.isfinite(self._train_sum) and torch.isfinite(weights).all():
             return
@@ -112,47 +176,53 @@ class BookNetwork(pl.LightningModule):
         so far), and checkpoints -- which are skipped when it has not moved -- are
         written every epoch.
         """
-        if self._trainer is None:
-            return
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        for counter in (progress.total, progress.current):
-            counter.ready += steps
-            counter.completed += steps
+        if self._trainer is not None:
+            count_optimizer_steps(self._trainer, steps)
 
     # --- evaluation (validation and test sets, after every epoch) -------------------
-    def on_validation_epoch_start(self) -> None:
-        self._eval = {}
+    def evaluate(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(number classified correctly, summed cost sum_x C_x) of one batch of held-out images.
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
-        x, labels = batch
+        The digit is the most active output neuron; C_x = ||y(x) - a||^2 / 2 (eq. 6).
+        A subclass that reads the outputs another way (e.g. as the bits of the digit)
+        overrides this; the sums, the metrics and the Epoch line stay the same.
+        """
         a = self.net(x)
         correct = (a.argmax(dim=1) == labels).sum()
         cost = (one_hot(labels, a.shape[1], a.dtype) - a).square().sum() / 2
-        totals = self._eval.setdefault(dataloader_idx, [0, 0.0, 0])
-        totals[0] += correct
-        totals[1] += cost
-        totals[2] += len(x)
+        return correct, cost
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
+        x, labels = batch
+        right, summed_cost = self.evaluate(x, labels)
+        self._sums[dataloader_idx].update(right, summed_cost, len(x))
 
     test_step = validation_step
 
-    def on_test_epoch_start(self) -> None:
-        self._eval = {}
+    def on_validation_epoch_start(self) -> None:
+        for sums in self._sums:
+            sums.reset()
+
+    on_test_epoch_start = on_validation_epoch_start
 
     def on_test_epoch_end(self) -> None:
-        correct, cost, n = self._eval[0]
+        totals = self._sums[0].totals()
+        assert totals is not None, "the test set was empty"
+        correct, cost, n = totals
         self.log_dict({"test/accuracy": correct / n, "test/cost": cost / n})
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        metrics = {}
+        metrics: dict = {}
         for idx, split in ((0, "val"), (1, "test")):
-            if idx in self._eval:
-                correct, cost, n = self._eval[idx]
-                metrics[f"{split}/correct"] = int(correct)
+            totals = self._sums[idx].totals()
+            if totals is not None:
+                correct, cost, n = totals
+                metrics[f"{split}/correct"] = correct
                 metrics[f"{split}/total"] = n
-                metrics[f"{split}/accuracy"] = int(correct) / n
-                metrics[f"{split}/cost"] = float(cost) / n
+                metrics[f"{split}/accuracy"] = correct / n
+                metrics[f"{split}/cost"] = cost / n
         if self._train_count:
             metrics["train/cost"] = float(self._train_sum) / self._train_count
         metrics["epoch"] = self.current_epoch

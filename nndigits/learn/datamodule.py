@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .adapter import epochs_begun
 from .mnist import TRAIN_SIZE, default_data_dir, fetch_mnist, load_split
 from .network import one_hot
 
@@ -74,7 +75,7 @@ class MNISTDataModule(pl.LightningDataModule):
     test       = MNIST's 10,000 test images.
 
     ``batch_size`` is the mini-batch size m.  A training "batch" in Lightning's
-    sense is a chunk of ``chunk_steps`` mini-batches (see ``lit.BookNetwork``).
+    sense is a chunk of ``chunk_steps`` mini-batches (see ``book.BookNetwork``).
     """
 
     def __init__(
@@ -95,7 +96,9 @@ class MNISTDataModule(pl.LightningDataModule):
             chunk_steps,
             eval_batch_size,
         )
-        self.train = self.val = self.test = None
+        self.train: Chunks | None = None  # made by setup()
+        self.val: Chunks | None = None
+        self.test: Chunks | None = None
 
     def prepare_data(self) -> None:
         fetch_mnist(self.data_dir)
@@ -111,19 +114,27 @@ class MNISTDataModule(pl.LightningDataModule):
         self.val = Chunks(x[TRAIN_SIZE:], labels[TRAIN_SIZE:])
         self.test = Chunks(x_test, labels_test)
 
+    @staticmethod
+    def _loaded(split: Chunks | None) -> Chunks:
+        if split is None:
+            raise RuntimeError("MNISTDataModule.setup() has not run yet: no data is loaded")
+        return split
+
     def train_dataloader(self) -> DataLoader:
+        train = self._loaded(self.train)
         order = EpochOrder(
-            len(self.train),
+            len(train),
             self.batch_size,
             self.chunk_steps,
             self.seed,
-            self.train.x.device,
+            train.x.device,
             current_epoch=self._epochs_begun if self.trainer is not None else None,
         )
-        return DataLoader(self.train, sampler=order, batch_size=None)
+        return DataLoader(train, sampler=order, batch_size=None)
 
     def _epochs_begun(self) -> int:
-        return self.trainer.fit_loop.epoch_progress.current.processed
+        assert self.trainer is not None  # only passed to EpochOrder when attached to a Trainer
+        return epochs_begun(self.trainer)
 
     def _eval_loader(self, data: Chunks) -> DataLoader:
         chunks = torch.arange(len(data), device=data.x.device).split(self.eval_batch_size)
@@ -131,7 +142,7 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         # The book reports test accuracy after every epoch; we evaluate both held-out sets each epoch.
-        return [self._eval_loader(self.val), self._eval_loader(self.test)]
+        return [self._eval_loader(self._loaded(self.val)), self._eval_loader(self._loaded(self.test))]
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.test)
+        return self._eval_loader(self._loaded(self.test))

@@ -8,6 +8,7 @@ reference can all be checked against it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -51,9 +52,13 @@ class SigmoidNetwork(nn.Module):
         # weights are part of the chapter's behaviour (saturated neurons, the odd
         # run that gets stuck), so we keep them.
         with torch.no_grad():
-            for layer in self.layers:
+            for layer in self.linear_layers():
                 layer.weight.normal_(0.0, 1.0, generator=generator)
                 layer.bias.normal_(0.0, 1.0, generator=generator)
+
+    def linear_layers(self) -> list[nn.Linear]:
+        """``self.layers`` typed as what they are (a type checker sees a ``ModuleList``'s items as plain Modules)."""
+        return [cast(nn.Linear, layer) for layer in self.layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Output activations a for inputs x of shape (m, sizes[0])."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .checkpoints import DEFAULT_LOGDIR
 
@@ -39,9 +40,9 @@ class RunResult:
     already_complete: bool = False  # resumed from a run that had done all its epochs: nothing was trained
 
 
-def run_name(sizes: Sequence[int], eta: float, m: int) -> str:
-    """The folder a run's versions live in: ``784-30-10_eta3_m10``."""
-    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}"
+def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) -> str:
+    """The folder a run's versions live in: ``784-30-10_eta3_m10_seed1`` (TensorBoard's run and trial name)."""
+    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}" + ("" if seed is None else f"_seed{seed}")
 
 
 def check_resume(checkpoint: dict, wanted: dict) -> None:
@@ -59,6 +60,25 @@ def check_resume(checkpoint: dict, wanted: dict) -> None:
         raise CheckpointError(
             "the checkpoint was trained with " + ", ".join(different) + "; resume with the settings of the original run"
         )
+
+
+def bare_trainer(epochs: int, **options):
+    """A CPU ``pl.Trainer`` for ``epochs`` with no logger, checkpoints, progress bar, model summary or sanity check.
+
+    For studies and tests that train a ``BookNetwork`` (or a variant of it) on their own data;
+    ``train_run`` is the full run.  ``options`` are more (or overriding) Trainer arguments.
+    """
+    import pytorch_lightning as pl
+
+    defaults: dict[str, Any] = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return pl.Trainer(max_epochs=epochs, **(defaults | options))
 
 
 def _progress_bar():
@@ -81,7 +101,7 @@ def train_run(
     epochs: int = 30,
     seed: int = 1,
     *,
-    engine: str = "backprop",
+    engine: str = "native",
     accelerator: str = "auto",
     threads: int | None = 1,
     data_dir: str | os.PathLike | None = None,
@@ -110,11 +130,12 @@ def train_run(
     from .checkpoints import read_checkpoint
     from .dashboards import Dashboards
     from .datamodule import MNISTDataModule
+    from .stuck import StuckWatch
 
     quiet_lightning()
-    accelerator = "gpu" if accelerator == "cuda" else accelerator
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise RunError("accelerator gpu was asked for, but torch sees no CUDA GPU (use cpu or auto)")
+    from .devices import choose_accelerator  # auto = cpu unless a measured rule says the GPU is faster
+
+    accelerator = choose_accelerator(accelerator, sizes, m, engine)
     if threads:
         torch.set_num_threads(threads)
     # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
@@ -134,11 +155,13 @@ def train_run(
             return RunResult(model, [], None, Path(resume), 0.0, already_complete=True)
     data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
     all_callbacks: list = list(callbacks)
+    if say is not None:  # one plain line if the run is clearly stuck (a saturated output neuron; learn/stuck.py)
+        all_callbacks.append(StuckWatch(say))
     checkpoints = None
-    logger: TensorBoardLogger | bool = False
+    logger: TensorBoardLogger | None = None
     if logdir is not None:
         try:
-            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m), default_hp_metric=False)
+            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m, seed), default_hp_metric=False)
             os.makedirs(logger.log_dir, exist_ok=True)  # a bad logdir fails here, before any work
         except OSError as error:
             raise RunError(f"cannot write logs under {logdir}: {error}") from None
@@ -150,7 +173,7 @@ def train_run(
         max_epochs=epochs,
         accelerator=accelerator,
         devices=1,
-        logger=logger,
+        logger=logger if logger is not None else False,
         callbacks=all_callbacks,
         enable_progress_bar=progress,
         enable_checkpointing=checkpoints is not None,
@@ -167,7 +190,7 @@ def train_run(
             f"Training {sizes} by SGD: eta = {eta:g}, m = {m}, {epochs} epochs, "
             f"seed {seed}, on {trainer.strategy.root_device.type} (engine: {engine})"
         )
-        if logger:
+        if logger is not None:
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
         say(f"Loading MNIST from {data.data_dir} ...")
     start = time.perf_counter()
@@ -182,7 +205,7 @@ def train_run(
     return RunResult(
         model=model,
         history=model.history,
-        log_dir=Path(logger.log_dir) if logger else None,
+        log_dir=Path(logger.log_dir) if logger is not None else None,
         checkpoint=Path(last) if last else None,
         seconds=time.perf_counter() - start,
         interrupted=interrupted or bool(trainer.interrupted),

@@ -22,15 +22,47 @@ report the training cost without any extra work per step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import torch
 from torch import nn
 
 from .network import SigmoidNetwork, quadratic_cost
 
-ENGINES = ("backprop", "autograd")
+ENGINES = ("backprop", "autograd", "native")  # native: the backprop step in C++, see native.py
 
-# sigmoid_backward(g, a) = g * a * (1 - a) = g * sigma'(z) in one operation, since sigma'(z) = a(1 - a).
-_sigmoid_backward = torch.ops.aten.sigmoid_backward
+# The building blocks of explicit backpropagation, shared in the open with the stacked engine of the
+# sweep (``studies.sweep.stacked.StackedNetworks.sgd_steps``, K networks' steps at once), which is
+# ``backprop_steps`` in batched form: the same forward pass and the same sigmoid_backward.
+
+#: ``sigmoid_backward(g, a) = g * a * (1 - a) = g * sigma'(z)`` in one operation, since sigma'(z) = a(1 - a) (eq. 3).
+sigmoid_backward = torch.ops.aten.sigmoid_backward
+
+
+def forward_activations(
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor],
+    hidden_mask: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """Every layer's activations [a^0 = x, a^1, ..., a^L], a^l = sigma(w^l a^{l-1} + b^l) (eq. 4), kept for backprop.
+
+    One network: ``x`` [m, in], ``w^l`` [out, in], ``b^l`` [out].  K stacked networks
+    (``StackedNetworks``): ``x`` [K, m, in], ``w^l`` [K, out, in], ``b^l`` [K, 1, out]; then
+    ``hidden_mask`` [K, 1, H] zeroes the padded units of the first hidden layer.
+    Each layer is one fused multiply-add and an in-place sigmoid.
+    """
+    activations = [x]
+    for w, b in zip(weights, biases):
+        if w.dim() == 2:
+            a = torch.addmm(b, activations[-1], w.t()).sigmoid_()
+        else:
+            a = torch.baddbmm(b, activations[-1], w.transpose(1, 2)).sigmoid_()
+            if hidden_mask is not None and len(activations) == 1:
+                a.mul_(hidden_mask)  # padded hidden units are inert: activation 0
+        activations.append(a)
+    return activations
 
 
 def autograd_step(
@@ -74,9 +106,13 @@ def backprop_steps(layers: nn.ModuleList, xs, ys, eta: float, errors_out) -> Non
     The loop over mini-batches lives here, not in the caller, so that the
     per-step Python overhead is the bare minimum: module attribute look-ups and
     the no-grad context are paid once per call, not once per step.
+
+    ``studies.sweep.stacked.StackedNetworks.sgd_steps`` is this function for K
+    networks at once, built from the same ``forward_activations`` and
+    ``sigmoid_backward``; ``tests/test_sweep.py`` checks the two step for step.
     """
-    weights = [layer.weight for layer in layers]
-    biases = [layer.bias for layer in layers]
+    linears = [cast(nn.Linear, layer) for layer in layers]
+    weights, biases = [layer.weight for layer in linears], [layer.bias for layer in linears]
     last = len(weights) - 1
     ones = {}  # sum over the mini-batch as a matrix-vector product: b += step * delta^T 1, one operation
     with torch.no_grad():
@@ -84,16 +120,14 @@ def backprop_steps(layers: nn.ModuleList, xs, ys, eta: float, errors_out) -> Non
             m = x.shape[0]
             if m not in ones:
                 ones[m] = torch.ones(m, dtype=x.dtype, device=x.device)
-            activations = [x]
-            for w, b in zip(weights, biases):
-                activations.append(torch.addmm(b, activations[-1], w.t()).sigmoid_())
+            activations = forward_activations(x, weights, biases)
             a = activations[-1]
             torch.sub(a, y, out=error)  # dC_x/da = a - y for the quadratic cost
-            delta = _sigmoid_backward(error, a)
+            delta = sigmoid_backward(error, a)
             step = -eta / m
             for l in range(last, -1, -1):
                 w = weights[l]
-                previous = _sigmoid_backward(delta @ w, activations[l]) if l else None
+                previous = sigmoid_backward(delta @ w, activations[l]) if l else None
                 w.addmm_(delta.t(), activations[l], alpha=step)  # eq. 20
                 biases[l].addmv_(delta.t(), ones[m], alpha=step)  # eq. 21
                 delta = previous

@@ -251,7 +251,7 @@ def cost_vs_examples(
     eval_x: torch.Tensor | None = None,
     eval_y: torch.Tensor | None = None,
     cost: Callable = quadratic_cost,
-) -> dict[str, list]:
+) -> dict:
     """Train ``net`` in place by SGD (eq. 20-21) with mini-batches of m and return C against examples processed.
 
     m = len(x) is full-batch gradient descent (eq. 16-17): every step costs a
@@ -265,8 +265,7 @@ def cost_vs_examples(
     eval_y = y if eval_y is None else eval_y
     n = len(x)
     steps = max(1, examples // m)
-    marks = sorted({int(round(s)) for s in torch.logspace(0, math.log10(steps), n_evals).tolist()})
-    marks = set(marks) | {steps}
+    marks = {int(round(s)) for s in torch.logspace(0, math.log10(steps), n_evals).tolist()} | {steps}
 
     def evaluate() -> float:
         with torch.no_grad():

@@ -13,8 +13,8 @@ def compose_line(digits: np.ndarray, style: str, rng: np.random.Generator, margi
     ``style``: ``"gaps"`` (uneven gaps of 2-12 pixels between the digits' ink),
     ``"touching"`` (no gap: each digit's ink starts in the column after the last one's ends),
     ``"overlap"`` (the next digit starts 1-4 columns, but at most a third of the narrower
-    digit's width, before the last one ends; overlapping strokes combine by pixel maximum), ``"sizes"`` (each digit scaled by 0.5-1.0, bottoms
-    aligned to within 2 pixels, gaps of 1-6 pixels).
+    digit's width, before the last one ends; overlapping strokes combine by pixel maximum),
+    ``"sizes"`` (each digit scaled by 0.5-1.0, bottoms aligned to within 2 pixels, gaps of 1-6 pixels).
     """
     from PIL import Image
 

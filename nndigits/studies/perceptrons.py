@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -172,19 +173,22 @@ class PerceptronCircuit(nn.Module):
     def __len__(self) -> int:
         return len(self.units)
 
+    def _units(self) -> list[Perceptron]:  # the ModuleList's items, typed (a type checker sees plain Modules)
+        return [cast(Perceptron, unit) for unit in self.units]
+
     @property
     def n_gates(self) -> int:
         return len(self.units)
 
     def is_nand(self, k: int) -> bool:
-        unit = self.units[k]
+        unit = self._units()[k]
         return unit.weight.tolist() == [-2.0, -2.0] and unit.bias.item() == 3.0
 
     def forward(self, x: torch.Tensor):
         wires = list(torch.as_tensor(x).to(torch.get_default_dtype()).unbind(-1))
         if len(wires) != self.n_inputs:
             raise ValueError(f"this circuit has {self.n_inputs} inputs, got x of shape {tuple(x.shape)}")
-        for sources, unit in zip(self.sources, self.units):
+        for sources, unit in zip(self.sources, self._units()):
             wires.append(unit(torch.stack([wires[s] for s in sources], dim=-1)))
         out = [wires[o] for o in self.outputs]
         return out[0] if len(out) == 1 else tuple(out)
@@ -195,7 +199,7 @@ class PerceptronCircuit(nn.Module):
     def describe(self) -> str:
         """The gates and their wiring, one per line, e.g. ``g2 = NAND(x1, g1)``."""
         lines = [f"{type(self).__name__}: {self.n_inputs} inputs, {self.n_gates} gates"]
-        for k, (sources, unit) in enumerate(zip(self.sources, self.units)):
+        for k, (sources, unit) in enumerate(zip(self.sources, self._units())):
             args = [self._name(s) for s in sources]
             if self.is_nand(k) and len(sources) == 2:
                 rhs = f"NAND({args[0]}, {args[1]})"
@@ -289,7 +293,7 @@ def _prune(n_inputs: int, gates, outputs):
     return [(new[gates[k][0]], new[gates[k][1]]) for k in keep], [new[o] for o in outputs]
 
 
-def nand_network(fn: Callable[..., int], n_inputs: int) -> PerceptronCircuit:
+def nand_network(fn: Callable[..., int | Sequence[int]], n_inputs: int) -> PerceptronCircuit:
     """A network of NAND perceptrons only that computes the Boolean function ``fn``.
 
     ``fn(x1, ..., xn)`` takes n ints 0/1 and returns 0 or 1 (or a tuple of
@@ -312,9 +316,7 @@ def nand_network(fn: Callable[..., int], n_inputs: int) -> PerceptronCircuit:
     if not 1 <= n_inputs <= 16:
         raise ValueError(f"n_inputs must be between 1 and 16, got {n_inputs}")
     rows = list(itertools.product((0, 1), repeat=n_inputs))  # x1 is the most significant bit
-    values = [fn(*row) for row in rows]
-    multi = isinstance(values[0], (tuple, list))
-    values = [tuple(v) if multi else (v,) for v in values]
+    values = [tuple(v) if isinstance(v, (tuple, list)) else (v,) for v in (fn(*row) for row in rows)]
     if len({len(v) for v in values}) != 1 or any(bit not in (0, 1) for v in values for bit in v):
         raise ValueError(f"fn must return 0 or 1 (or a fixed-length tuple of them); got {values[:4]}...")
 
@@ -387,11 +389,14 @@ class PerceptronNetwork(nn.Module):
             raise ValueError("need one bias vector per weight matrix, and at least one layer")
         self.neuron = neuron
         self.layers = nn.ModuleList(neuron(w, b, dtype) for w, b in zip(weights, biases))
-        for prev, layer in zip(self.layers, self.layers[1:]):
+        for prev, layer in zip(self._neurons(), self._neurons()[1:]):
             if layer.weight.dim() != 2 or layer.n_inputs != prev.weight.shape[0]:
                 raise ValueError(
                     "layer sizes do not chain: each matrix needs as many columns as the layer before has neurons"
                 )
+
+    def _neurons(self) -> list[_Neuron]:  # the ModuleList's items, typed (a type checker sees plain Modules)
+        return [cast(_Neuron, layer) for layer in self.layers]
 
     @classmethod
     def random(
@@ -406,8 +411,8 @@ class PerceptronNetwork(nn.Module):
 
     def _rebuild(self, c: float = 1.0, neuron: type[_Neuron] | None = None) -> PerceptronNetwork:
         return PerceptronNetwork(
-            [c * layer.weight.detach() for layer in self.layers],
-            [c * layer.bias.detach() for layer in self.layers],
+            [c * layer.weight.detach() for layer in self._neurons()],
+            [c * layer.bias.detach() for layer in self._neurons()],
             neuron or self.neuron,
         )
 
@@ -422,12 +427,12 @@ class PerceptronNetwork(nn.Module):
     def weighted_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """z = w.x + b at every layer, each layer fed by this network's own outputs."""
         zs = []
-        for layer in self.layers:
+        for layer in self._neurons():
             zs.append(layer.weighted_input(x))
             x = layer(x)
         return zs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
+        for layer in self._neurons():
             x = layer(x)
         return x

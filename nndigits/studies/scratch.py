@@ -25,7 +25,7 @@ import numpy as np
 
 
 def sigmoid(z):
-    """sigma(z) = 1 / (1 + e^-z)  (eq. 3).  For z < -709, e^-z overflows to inf and sigma is exactly 0, as it should be."""
+    """sigma(z) = 1 / (1 + e^-z)  (eq. 3).  For z < -709, e^-z overflows to inf and sigma is exactly 0, as it should."""
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-z))
 
@@ -64,7 +64,7 @@ class Network:
             )
 
     def feedforward(self, x):
-        """Output activations for a batch of inputs x (N, in) -> (N, out): a' = sigma(w a + b), layer by layer (eq. 3-4)."""
+        """Output activations for inputs x (N, in) -> (N, out): a' = sigma(w a + b), layer by layer (eq. 3-4)."""
         a = np.asarray(x, dtype=np.float64)
         for w, b in zip(self.weights, self.biases):
             a = sigmoid(a @ w.T + b)
@@ -84,8 +84,8 @@ class Network:
             zs.append(z)
             activation = sigmoid(z)
             activations.append(activation)
-        nabla_b = [None] * len(self.biases)
-        nabla_w = [None] * len(self.weights)
+        nabla_b = [np.empty(0)] * len(self.biases)  # each layer's entry is set below
+        nabla_w = [np.empty(0)] * len(self.weights)
         delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
         nabla_b[-1] = delta
         nabla_w[-1] = np.outer(delta, activations[-2])
@@ -130,8 +130,8 @@ class Network:
             zs.append(activations[-1] @ w.T + b)
             activations.append(sigmoid(zs[-1]))
         delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
-        nabla_b = [None] * len(self.biases)
-        nabla_w = [None] * len(self.weights)
+        nabla_b: list[np.ndarray] = [np.empty(0)] * len(self.biases)  # each layer's entry is set below
+        nabla_w: list[np.ndarray] = [np.empty(0)] * len(self.weights)
         for l in range(1, self.num_layers):
             nabla_b[-l] = delta.sum(axis=0)
             nabla_w[-l] = delta.T @ activations[-l - 1]

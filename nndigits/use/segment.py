@@ -27,14 +27,13 @@ Such a boundary pays ``overlap_cost`` per line height of overlap, but only
 neighbour's strokes by necessity).  Before preprocessing, every connected piece
 of ink in a window that touches an edge where the line's ink continues, other
 than the window's heaviest piece, is blanked: it is most likely the tip of the
-neighbour.  On lines of MNIST training digits 50,000-59,999 these raised the
-exact reading of overlapping lines from 13% to 22% (150 lines per style), the
-other styles moving by at most 2 points; with overlap alone (no blanking) or
-with cheaper overlap the other styles lost far more (digits split into
-overlapping pieces).  The digits of that segmentation, left to right, are the
+neighbour.  Both were tuned on lines of MNIST training digits 50,000-59,999:
+overlap alone (no blanking), or cheaper overlap, split digits of the other
+styles into overlapping pieces (accuracy per style: ``experiments/read_accuracy.py``,
+results in ``experiments/results/read_accuracy.md``).  The digits of that segmentation, left to right, are the
 reading; the last line of the output is the string.
 
-``compose_line`` builds test lines from MNIST digits, with gaps, touching,
+``studies.lines.compose_line`` builds test lines from MNIST digits, with gaps, touching,
 overlapping (pixel max of overlapping strokes) or in different sizes; see
 ``experiments/read_accuracy.py``.
 """
@@ -44,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from .images import INK_THRESHOLD, ImageError, ink_box, to_mnist
 
@@ -97,9 +97,13 @@ class Candidates:
     blank: np.ndarray  # (len(nodes)-1,) True where the stretch between nodes is blank
     edges: list[tuple[int, int, int]] = field(default_factory=list)  # (node i, node j, segment index)
     boxes: list[tuple[int, int]] = field(default_factory=list)  # segment ink extent (lo, hi), line columns
-    shape: np.ndarray | None = None  # (K, 4): width / line height, width / own height, own height / line height,
+    shape: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 4))
+    )  # (K, 4): width / line height, width / own height, own height / line height,
     #         blank columns inside / line height
-    inputs: np.ndarray | None = None  # (K, 784) float32: each segment as the network sees it (28x28, flat)
+    inputs: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 784), np.float32)
+    )  # (K, 784) float32: each segment as the network sees it (28x28, flat)
     activations: np.ndarray | None = None  # (K, 10) float64: the network's outputs for ``inputs``, set by ``score``
 
 
@@ -125,41 +129,6 @@ def prepare_line(ink: np.ndarray) -> tuple[np.ndarray, float, int]:
     return np.ascontiguousarray(line, dtype=np.float32), scale, left
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label the 8-connected pieces of a boolean mask 1..count (0: background), like
-    ``scipy.ndimage.label`` with a 3x3 structure, but numpy only: vertical runs of each column
-    are joined to the runs of the next column that touch them (diagonals included)."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w), dtype=np.int8)
-    padded[1:-1] = mask
-    change = np.diff(padded, axis=0)  # +1 where a run starts, -1 past its end
-    starts_c, starts_r = np.nonzero(change.T == 1)
-    ends_r = np.nonzero(change.T == -1)[1]
-    parent = list(range(len(starts_r)))
-
-    def root(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    by_col = np.searchsorted(starts_c, np.arange(w + 1))
-    for c in range(w - 1):
-        a, b = by_col[c], by_col[c + 1]
-        nb, ne = by_col[c + 1], by_col[c + 2]
-        for u in range(a, b):
-            for v in range(nb, ne):
-                if starts_r[v] <= ends_r[u] and starts_r[u] <= ends_r[v]:  # rows overlap or touch diagonally
-                    ru, rv = root(u), root(v)
-                    if ru != rv:
-                        parent[rv] = ru
-    labels = np.zeros((h, w), dtype=np.int32)
-    names: dict[int, int] = {}
-    for u in range(len(starts_r)):
-        labels[starts_r[u] : ends_r[u], starts_c[u]] = names.setdefault(root(u), len(names) + 1)
-    return labels, len(names)
-
-
 def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -> np.ndarray:
     """The window's ink without pieces of a neighbour: blank every connected piece of ink (other than
     the heaviest) that touches a window edge beyond which the line's ink goes on.
@@ -169,7 +138,8 @@ def _drop_side_fragments(piece: np.ndarray, left_open: bool, right_open: bool) -
     leaving it in makes the network less sure (or wrong) about the digit."""
     if not (left_open or right_open):
         return piece
-    labels, count = _components(piece > INK_THRESHOLD * float(piece.max()))
+    # 8-connected pieces (diagonal neighbours join), labelled 1..count, 0 the background
+    labels, count = ndimage.label(piece > INK_THRESHOLD * float(piece.max()), structure=np.ones((3, 3)))
     if count <= 1:
         return piece
     mass = np.bincount(labels.ravel(), weights=piece.ravel(), minlength=count + 1)[1:]
@@ -193,19 +163,19 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
     inked = line.max(axis=0) > INK_THRESHOLD * float(line.max())
     profile = line.sum(axis=0)
     step = max(1, round(height * params.step_per_height))
-    nodes = {0, width}
+    cuts = {0, width}
     for c in range(1, width):
         if inked[c] != inked[c - 1]:
-            nodes.add(c)  # edges of blank gaps
+            cuts.add(c)  # edges of blank gaps
     run_start = None
     for c in range(width + 1):  # every step-th column inside each run of ink
         if c < width and inked[c]:
             run_start = c if run_start is None else run_start
             if (c - run_start) % step == 0:
-                nodes.add(c)
+                cuts.add(c)
         else:
             run_start = None
-    nodes = sorted(nodes)
+    nodes = sorted(cuts)
     cut_ink = np.array([0.0 if n in (0, width) else min(profile[n - 1], profile[n]) / height for n in nodes])
     blank = np.array([not inked[a:b].any() for a, b in zip(nodes[:-1], nodes[1:])])
     cand = Candidates(line, height, scale, offset, nodes, cut_ink, blank)
@@ -219,7 +189,8 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
         prev_ink[c] = c - 1 if inked[c - 1] else prev_ink[c - 1]
 
     index: dict[tuple[int, int], int] = {}
-    xs, shapes = [], []
+    xs: list[np.ndarray] = []
+    shapes: list[tuple[float, ...]] = []
     max_width = params.max_width * height
     for i, a in enumerate(nodes):
         for j in range(i + 1, len(nodes)):
@@ -239,6 +210,7 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
                 except ImageError:
                     continue
                 rows = ink_box(piece)
+                assert rows is not None  # to_mnist accepted the piece, so it has ink
                 own = rows[1] - rows[0]
                 k = index[(lo, hi)] = len(xs)
                 xs.append(x)
@@ -262,6 +234,8 @@ def score(cand: Candidates, net) -> Candidates:
 
 
 def segment_costs(cand: Candidates, params: Params = Params()) -> np.ndarray:
+    if cand.activations is None:
+        raise ValueError("score(candidates, net) first: the segments have no network outputs yet")
     a = np.clip(cand.activations, 1e-12, 1.0)
     win = a.max(axis=1)
     cost = -params.share_weight * np.log(win / a.sum(axis=1)) - params.activation_weight * np.log(win)
@@ -330,6 +304,7 @@ def best_path(cand: Candidates, params: Params = Params()) -> list[int]:
 def read_ink(ink: np.ndarray, net, params: Params = Params()) -> list[Digit]:
     """The digits, left to right, in an ink map (white on black) of a line of handwriting."""
     cand = score(candidates(ink, params), net)
+    assert cand.activations is not None  # score() sets them
     digits = []
     for k in best_path(cand, params):
         lo, hi = cand.boxes[k]

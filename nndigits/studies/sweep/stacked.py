@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...learn.network import SigmoidNetwork
-from ...learn.sgd import _sigmoid_backward
+from ...learn.sgd import forward_activations, sigmoid_backward
 from .grid import Config
 
 
@@ -26,17 +26,17 @@ class StackedNetworks:
         shapes = [(10, 784)] if H == 0 else [(H, 784), (10, H)]
         self.w = [torch.zeros(K, o, i, dtype=dtype) for o, i in shapes]
         self.b = [torch.zeros(K, o, dtype=dtype) for o, _ in shapes]
-        self.mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
+        self.mask = mask = torch.zeros(K, 1, H, dtype=dtype) if H else None
         self.padded = H > 0 and any(c.hidden[0] != H for c in configs)
         for k, c in enumerate(configs):
             # the same N(0, 1) draw as BookNetwork(sizes, seed=s), i.e. as a single run with that seed
             net = SigmoidNetwork(c.sizes, generator=torch.Generator().manual_seed(c.seed))
-            for l, layer in enumerate(net.layers):
+            for l, layer in enumerate(net.linear_layers()):
                 o, i = layer.weight.shape
                 self.w[l][k, :o, :i] = layer.weight.detach()
                 self.b[l][k, :o] = layer.bias.detach()
-            if H:
-                self.mask[k, 0, : c.hidden[0]] = 1
+            if mask is not None:
+                mask[k, 0, : c.hidden[0]] = 1
         self.step_scale = torch.tensor([c.lr / c.batch_size for c in configs], dtype=dtype).view(K, 1, 1)
         self.to(device)
 
@@ -51,21 +51,22 @@ class StackedNetworks:
         """Activations of every layer for inputs x of shape [K, n, 784] (or [n, 784], shared by all)."""
         if x.dim() == 2:
             x = x.expand(len(self.configs), *x.shape)
-        activations = [x]
-        for l, (w, b) in enumerate(zip(self.w, self.b)):
-            a = torch.baddbmm(b.unsqueeze(1), activations[-1], w.transpose(1, 2)).sigmoid_()  # eq. 4
-            if l == 0 and self.padded:
-                a.mul_(self.mask)  # padded hidden units are inert: activation 0
-            activations.append(a)
-        return activations
+        return forward_activations(x, self.w, [b.unsqueeze(1) for b in self.b], self._hidden_mask())
+
+    def _hidden_mask(self) -> torch.Tensor | None:
+        return self.mask if self.padded else None
 
     @torch.no_grad()
     def sgd_steps(self, xs: torch.Tensor, ys: torch.Tensor, m: int, errors: torch.Tensor) -> None:
         """SGD steps (eq. 20-21) of every network on its own mini-batches: xs[k, s:s+m] is network k's step s.
 
+        ``learn.sgd.backprop_steps`` in batched form, from the same building blocks
+        (``forward_activations``, ``sigmoid_backward``): see its docstring for the derivation.
+
         ``errors[k]`` receives a - y of every example just before its step, for the training cost.
         """
-        weights, biases = self.w, [b.unsqueeze(2) for b in self.b]  # biases as [K, out, 1] views
+        weights, biases = self.w, [b.unsqueeze(2) for b in self.b]  # biases as [K, out, 1] views, for the updates
+        rows, mask = [b.unsqueeze(1) for b in self.b], self._hidden_mask()  # and as [K, 1, out], for the forward
         last = len(weights) - 1
         ones, scales = {}, {}
         for x, y, error in zip(xs.split(m, dim=1), ys.split(m, dim=1), errors.split(m, dim=1)):
@@ -73,18 +74,13 @@ class StackedNetworks:
             if n not in ones:  # sum over the mini-batch as a batched product with a vector of ones
                 ones[n] = torch.ones(len(self.configs), n, 1, dtype=x.dtype, device=x.device)
                 scales[n] = self.step_scale * (m / n)  # eta_k / n: a short last mini-batch divides by its own size
-            activations = [x]
-            for l, (w, b) in enumerate(zip(weights, self.b)):
-                a = torch.baddbmm(b.unsqueeze(1), activations[-1], w.transpose(1, 2)).sigmoid_()  # eq. 4
-                if l == 0 and self.padded:
-                    a.mul_(self.mask)  # padded hidden units are inert: activation 0
-                activations.append(a)
+            activations = forward_activations(x, weights, rows, mask)
             a = activations[-1]
             torch.sub(a, y, out=error)  # dC_x/da for the quadratic cost
             # (eta_k/m) delta^L: scaling network k's output error scales all its gradients, and only its.
-            delta = _sigmoid_backward(error * scales[n], a)
+            delta = sigmoid_backward(error * scales[n], a)
             for l in range(last, -1, -1):
-                previous = _sigmoid_backward(torch.bmm(delta, weights[l]), activations[l]) if l else None
+                previous = sigmoid_backward(torch.bmm(delta, weights[l]), activations[l]) if l else None
                 delta_t = delta.transpose(1, 2)
                 weights[l].baddbmm_(delta_t, activations[l], alpha=-1)  # w -= (eta/m) sum_x delta a^T
                 biases[l].baddbmm_(delta_t, ones[n], alpha=-1)  # b -= (eta/m) sum_x delta
@@ -104,7 +100,7 @@ class StackedNetworks:
         c = self.configs[k]
         net = SigmoidNetwork(c.sizes, dtype=self.w[0].dtype)
         with torch.no_grad():
-            for l, layer in enumerate(net.layers):
+            for l, layer in enumerate(net.linear_layers()):
                 o, i = layer.weight.shape
                 layer.weight.copy_(self.w[l][k, :o, :i])
                 layer.bias.copy_(self.b[l][k, :o])

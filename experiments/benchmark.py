@@ -30,7 +30,6 @@ Implementations:
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import platform
@@ -48,7 +47,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, TensorDataset
 
-from nndigits.cli import quiet_lightning
+from nndigits.cli import Parser, UsageError, add_data_dir, command, exit_with, mnist_or_fail, positive, quiet_lightning
 from nndigits.learn import native
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork
@@ -304,20 +303,31 @@ def _load() -> str:
         return "load average unknown"
 
 
+@command("benchmark.py")
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the minimum of each is reported")
-    parser.add_argument("--command-rounds", type=int, default=2, help="repeats of each whole command")
+    parser = Parser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to time")
+    parser.add_argument(
+        "--rounds",
+        type=positive(int, "--rounds", 1, maximum=100),
+        default=3,
+        help="interleaved rounds; the minimum of each is reported",
+    )
+    parser.add_argument(
+        "--command-rounds",
+        type=positive(int, "--command-rounds", 1, maximum=100),
+        default=2,
+        help="repeats of each whole command",
+    )
     parser.add_argument("--skip-commands", action="store_true", help="skip timing the whole 30-epoch commands")
     parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
-    parser.add_argument("--data-dir", default=None)
+    add_data_dir(parser)
     parser.add_argument("--out", default=None, help="markdown file (default: experiments/results/benchmark.md)")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = str(HERE / "results" / ("benchmark_cuda.md" if args.device == "cuda" else "benchmark.md"))
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda, but torch sees no CUDA GPU")
+        raise UsageError("--device cuda, but torch sees no CUDA GPU")
     quiet_lightning()
     warnings.filterwarnings("ignore")  # all of them: only the timings belong on the console
     torch.set_flush_denormal(True)  # as `python -m nndigits.train` does (see there); all torch variants alike
@@ -326,6 +336,7 @@ def main(argv=None):
     native.load_extension()
     build = time.perf_counter() - build_start
 
+    mnist_or_fail(args.data_dir)
     x, labels = load_split(args.data_dir, train=True)
     x_eval, labels_eval = torch.cat([x[TRAIN_SIZE:], load_split(args.data_dir, train=False)[0]]), None
     labels_eval = torch.cat([labels[TRAIN_SIZE:], load_split(args.data_dir, train=False)[1]])
@@ -458,4 +469,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    exit_with(main())

@@ -31,10 +31,20 @@ from pathlib import Path
 
 import torch
 
-from nndigits.cli import Parser, positive
+from nndigits.cli import (
+    Parser,
+    add_data_dir,
+    add_epochs,
+    add_seeds,
+    add_threads,
+    command,
+    exit_with,
+    mnist_or_fail,
+    seed_range,
+    usable_cpus,
+)
 from nndigits.learn.atomic import save_figure, write_atomic
 from nndigits.learn.datamodule import MNISTDataModule
-from nndigits.learn.mnist import DataError
 from nndigits.studies.sweep import STUCK_BELOW, Config, run
 
 HERE = Path(__file__).resolve().parent
@@ -69,7 +79,7 @@ def network_rows(names, seeds, epochs, data):
     results = {}
     for name in names:
         hidden, eta, m, _ = ROWS[name]
-        configs = [Config(hidden, eta, m, s) for s in range(1, seeds + 1)]
+        configs = [Config(hidden, eta, m, s) for s in seed_range(seeds)]
         start = time.perf_counter()
         log(f"{name}: {configs[0].sizes}, eta = {eta:g}, m = {m}, {seeds} seeds x {epochs} epochs")
         records = run(configs, epochs, data, pack="group")
@@ -124,7 +134,7 @@ def binary4(seeds, epochs, data):
     quiet_lightning()
     binary = BinaryDigits()
     curves = []
-    for seed in range(1, seeds + 1):
+    for seed in seed_range(seeds):
         log(f"binary4: seed {seed}")
         binary.seed = seed  # the seed of the training order (EpochOrder), as MNISTDataModule(seed=seed) sets it
         model = BinaryNetwork([784, 30, 4], lr=3.0, batch_size=10, seed=seed)
@@ -185,14 +195,17 @@ def figure(results, path):
     plt.close(fig)
 
 
+@command("chapter_numbers.py")
 def main(argv=None):
     p = Parser(prog="chapter_numbers.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5)
-    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
-    p.add_argument("--only", nargs="+", choices=[*ROWS, "binary4", "baselines"], default=None)
+    add_seeds(p, 5)
+    add_epochs(p, 30)
+    p.add_argument(
+        "--only", nargs="+", choices=[*ROWS, "binary4", "baselines"], default=None, help="rows to redo (default: all)"
+    )
     p.add_argument("--no-svc", action="store_true", help="skip the (slow) SVC baseline")
-    p.add_argument("--threads", type=positive(int, "--threads", 1), default=2)
-    p.add_argument("--data-dir", default=None)
+    add_threads(p, min(2, usable_cpus()))
+    add_data_dir(p)
     p.add_argument(
         "--out",
         default=str(HERE / "results" / "chapter_numbers"),
@@ -207,13 +220,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     wanted = args.only or [*ROWS, "binary4", "baselines"]
+    mnist_or_fail(args.data_dir)
     data = MNISTDataModule(args.data_dir)
-    try:
-        data.prepare_data()
-        data.setup("fit")
-    except (DataError, OSError) as error:
-        print(f"chapter_numbers.py: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    data.setup("fit")
 
     out = Path(args.out)
     previous = {"results": {}, "baselines": {}}
@@ -269,4 +278,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

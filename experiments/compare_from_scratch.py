@@ -36,7 +36,20 @@ import sys
 import time
 from pathlib import Path
 
-from nndigits.cli import Parser, positive, quiet_lightning
+from nndigits.cli import (
+    Parser,
+    UsageError,
+    add_data_dir,
+    add_epochs,
+    add_seeds,
+    add_threads,
+    command,
+    exit_with,
+    mnist_or_fail,
+    positive,
+    quiet_lightning,
+    seed_range,
+)
 from nndigits.learn.atomic import save_figure, write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,10 +59,8 @@ STUCK_BELOW = 0.90  # a run whose best epoch is below this has "got stuck" (the 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = Parser(prog="compare_from_scratch.py", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--seeds", type=positive(int, "--seeds", 1), default=5, help="number of seeds, 0 .. S-1 (default: 5)"
-    )
-    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30, help="epochs per run (default: 30)")
+    add_seeds(p, 5)
+    add_epochs(p, 30)
     p.add_argument(
         "--sizes",
         type=positive(int, "--sizes", 1),
@@ -92,16 +103,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="Lightning's precision (default: 32-true, as nndigits.train; NumPy is always float64)",
     )
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu, like NumPy)")
-    p.add_argument(
-        "--threads",
-        type=positive(int, "--threads", 1),
-        default=1,
-        help="CPU threads for torch and NumPy's BLAS (default: 1)",
-    )
-    p.add_argument("--data-dir", default=None, help="MNIST location (default: the shared nndigits cache)")
+    add_threads(p, 1, help="CPU threads for torch and NumPy's BLAS")
+    add_data_dir(p)
     args = p.parse_args(argv)
     if args.sizes[0] != 784 or args.sizes[-1] != 10:
-        p.error(f"--sizes must start with 784 (pixels) and end with 10 (digits), got {args.sizes}")
+        raise UsageError(f"--sizes must start with 784 (pixels) and end with 10 (digits), got {args.sizes}")
     return args
 
 
@@ -299,6 +305,7 @@ def draw(path: Path, args, summary) -> None:
     plt.close(fig)
 
 
+@command("compare_from_scratch.py")
 def main(argv=None) -> int:
     args = parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before NumPy loads its BLAS
@@ -306,23 +313,20 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from nndigits.learn.mnist import TRAIN_SIZE, DataError, load_split
+    from nndigits.learn.mnist import TRAIN_SIZE, load_split
 
     torch.set_num_threads(args.threads)
     quiet_lightning()
 
-    try:
-        x, labels = load_split(args.data_dir, train=True)
-        x_test, labels_test = load_split(args.data_dir, train=False)
-    except (DataError, OSError) as error:
-        print(f"compare_from_scratch.py: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    mnist_or_fail(args.data_dir)
+    x, labels = load_split(args.data_dir, train=True, fetch=False)
+    x_test, labels_test = load_split(args.data_dir, train=False, fetch=False)
     train = (x[:TRAIN_SIZE].double().numpy(), np.eye(10)[labels[:TRAIN_SIZE].numpy()])
     test = (x_test.double().numpy(), labels_test.numpy(), np.eye(10)[labels_test.numpy()])
     del x, labels, x_test, labels_test
 
     tb_root = args.out / "tb"
-    seeds = list(range(args.seeds))
+    seeds = seed_range(args.seeds)
     runs = {impl: [] for impl in IMPLEMENTATIONS}
     for seed in seeds:
         lit = run_lightning(args, seed, tb_root)
@@ -352,4 +356,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -12,7 +12,6 @@ Progress goes to stderr.
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import sys
@@ -28,8 +27,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
+from nndigits.cli import Parser, add_data_dir, command, exit_with, mnist_or_fail  # noqa: E402
 from nndigits.learn.atomic import write_atomic
-from nndigits.learn.mnist import TRAIN_SIZE, DataError, load_split
+from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import BOOK_SIZES, SigmoidNetwork, one_hot  # noqa: E402
 from nndigits.studies import descent  # noqa: E402
 
@@ -465,8 +465,9 @@ def cost_per_example(figures: Path, x, y, quick: bool) -> tuple[str, str, str, d
 
 
 # --------------------------------------------------------------------------- main
+@command("gradient_descent.py")
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = Parser(prog="gradient_descent.py", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--out",
         type=Path,
@@ -474,7 +475,7 @@ def main(argv=None) -> int:
         help="output root: figures go to OUT/figures, tables to OUT/results (default: experiments/)",
     )
     p.add_argument("--quick", action="store_true", help="fewer mini-batches and shorter training: a smoke run")
-    p.add_argument("--data-dir", default=None, help="MNIST location (default: the shared nndigits cache)")
+    add_data_dir(p)
     args = p.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(1)  # the machine is shared; the small steps gain nothing from more
@@ -484,11 +485,8 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(0)
 
     log("loading MNIST (the book's training split: the first 50,000 training images)")
-    try:  # first, so that missing data fails at once, before any figure is drawn
-        x_all, labels = load_split(args.data_dir, train=True)
-    except (DataError, OSError) as error:
-        print(f"gradient_descent.py: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
+    mnist_or_fail(args.data_dir)  # first, so that missing data fails at once, before any figure is drawn
+    x_all, labels = load_split(args.data_dir, train=True, fetch=False)
 
     valley_rows = contours(figures)
     ball_gif(figures, frames=20 if args.quick else 40)
@@ -608,4 +606,4 @@ full batch {runs[n]["seconds"][-1] / (runs[n]["examples"][-1] / n):.2f}).
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -21,17 +21,26 @@ digits 50,000-59,999 (the book's validation set), never on the test digits.
 from __future__ import annotations
 
 import io
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nndigits.cli import Parser, fail, load_checkpoint_or_fail, positive
+from nndigits.cli import (
+    Failure,
+    Parser,
+    UsageError,
+    add_checkpoint,
+    command,
+    exit_with,
+    load_checkpoint_or_fail,
+    mnist_or_fail,
+    positive,
+)
 from nndigits.learn.atomic import write_atomic
-from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint  # noqa: E402
-from nndigits.learn.mnist import DataError, load_split
+from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint
+from nndigits.learn.mnist import load_split
 from nndigits.studies.lines import STYLES, compose_line, to_png
 from nndigits.use.segment import read_ink  # noqa: E402
 
@@ -89,32 +98,33 @@ def make_examples(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
         save(line, f"line_{style}_{''.join(map(str, y[idx]))}.png", dark_on_light=dark)
 
 
+@command(PROG)
 def main(argv=None) -> int:
     p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default=None, help="checkpoint to read with (default: newest under runs/)")
+    add_checkpoint(p)
     p.add_argument("--lines", type=positive(int, "--lines", 1), default=200, help="lines per style (default 200)")
-    p.add_argument("--min-digits", type=positive(int, "--min-digits", 1), default=3)
-    p.add_argument("--max-digits", type=positive(int, "--max-digits", 1), default=8)
-    p.add_argument("--seed", type=int, default=2024)
-    p.add_argument("--out", default="experiments/results/read_accuracy.md")
+    p.add_argument(
+        "--min-digits", type=positive(int, "--min-digits", 1, maximum=100), default=3, help="digits per line"
+    )
+    p.add_argument(
+        "--max-digits", type=positive(int, "--max-digits", 1, maximum=100), default=8, help="digits per line"
+    )
+    p.add_argument(
+        "--seed", type=positive(int, "--seed", 0, maximum=2**32 - 1), default=2024, help="seed of the composed lines"
+    )
+    p.add_argument("--out", default="experiments/results/read_accuracy.md", help="markdown table to write")
     p.add_argument("--examples", metavar="DIR", default=None, help="also write example PNGs to DIR")
     args = p.parse_args(argv)
     if args.min_digits > args.max_digits:
-        p.error(f"--min-digits ({args.min_digits}) must not exceed --max-digits ({args.max_digits})")
+        raise UsageError(f"--min-digits ({args.min_digits}) must not exceed --max-digits ({args.max_digits})")
     torch.set_num_threads(1)
     try:  # named here, not inside load_checkpoint_or_fail, because the report says which checkpoint it read
         ckpt = args.checkpoint or newest_checkpoint()
     except CheckpointError as error:
-        fail(PROG, error)
-        return 1
-    net, code = load_checkpoint_or_fail(ckpt, PROG)  # one line on stderr if it cannot, or if not 784 -> 10
-    if net is None:
-        return code
-    try:
-        x, y = load_split(train=False)
-    except (DataError, OSError) as error:
-        fail(PROG, error)
-        return 1
+        raise Failure(error) from None
+    net = load_checkpoint_or_fail(ckpt)  # Failure (one line, exit 1) if it cannot, or if not 784 -> 10
+    mnist_or_fail()
+    x, y = load_split(train=False, fetch=False)
     x, y = x.numpy(), y.numpy()
     with torch.no_grad():
         own = net.classify(torch.from_numpy(x)).numpy()
@@ -187,4 +197,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

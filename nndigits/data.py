@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import sys
+from .cli import Parser, add_data_dir, command, exit_with, mnist_or_fail
 
-from .learn.mnist import SHA256, DataError, default_data_dir, fetch_mnist
+PROG = "python -m nndigits.data"
 
 
+def build_parser() -> Parser:
+    p = Parser(
+        prog=PROG,
+        description="Fetch MNIST (if it is not there yet), check each file's SHA-256, print where the files are.",
+        epilog="Exit codes: 0 verified, 1 missing or corrupt and not fetchable, 2 bad flags, 130 interrupted.",
+    )
+    add_data_dir(p)
+    return p
+
+
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    args = build_parser().parse_args(argv)
+    from .learn.mnist import SHA256
 
-    parser = argparse.ArgumentParser(prog="python -m nndigits.data", description="Fetch and verify MNIST.")
-    parser.add_argument("--data-dir", default=None, help=f"torchvision root (default: {default_data_dir()})")
-    args = parser.parse_args(argv)
-    try:
-        raw = fetch_mnist(args.data_dir)
-    except (DataError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    raw = mnist_or_fail(args.data_dir)
     for name in SHA256:
         print(f"{raw / name}  sha256 ok")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

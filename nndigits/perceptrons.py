@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import itertools
-import sys
 
-import torch
+from .cli import Parser, command, exit_with
 
-from .cli import Parser
-from .studies.perceptrons import CHEESE_FACTORS, cheese_festival, half_adder, nand
+PROG = "python -m nndigits.perceptrons"
 
 
-def _bits(n: int) -> torch.Tensor:
+def build_parser() -> Parser:
+    return Parser(
+        prog=PROG,
+        description="Print the NAND perceptron's truth table, the half adder built from NAND perceptrons, "
+        "the cheese-festival decision for thresholds 5 and 3, and sigma(c z) against the step "
+        "(chapter 1, sections 2-3). It takes no flags but --help.",
+    )
+
+
+def _bits(n: int):
+    import torch
+
     return torch.tensor(list(itertools.product((0, 1), repeat=n)), dtype=torch.get_default_dtype())
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
-    Parser(
-        prog="python -m nndigits.perceptrons",
-        description="Print the NAND perceptron's truth table, the half adder built from NAND perceptrons, "
-        "the cheese-festival decision for thresholds 5 and 3, and sigma(c z) against the step "
-        "(chapter 1, sections 2-3).",
-    ).parse_args(argv)
+    build_parser().parse_args(argv)
+    import torch
+
+    from .studies.perceptrons import CHEESE_FACTORS, cheese_festival, half_adder, nand
+
     x2 = _bits(2)
     print("NAND perceptron (weights -2, -2; bias 3)")
     print("x1 x2 | out")
@@ -53,4 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -1,6 +1,6 @@
 """``python -m nndigits.predict IMAGE [IMAGE ...]``: the trained network's digit for each image file.
 
-Each image is preprocessed the way MNIST's digits were (``nndigits.use.images``):
+Each image is preprocessed the way MNIST's digits were (``use/images.py``):
 grayscale, inverted if the paper is lighter than the ink, cropped to the ink,
 scaled to fit 20x20, centred by mass in 28x28.  One line per image::
 
@@ -12,13 +12,24 @@ up to 1 and a confidence near 0 means no neuron recognises the image.
 
 Errors (an unreadable image, a missing or damaged checkpoint) are one line
 ``python -m nndigits.predict: error: ...`` on stderr and a non-zero exit; with
-several images the good ones are still predicted.
+several images the good ones are still predicted.  Only torch, numpy and Pillow
+are imported (not Lightning): one image from process start is about the cost of
+importing torch.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+from .cli import (
+    Parser,
+    add_checkpoint,
+    check_image_count,
+    command,
+    exit_with,
+    fail,
+    image_error_message,
+    image_errors,
+    load_checkpoint_or_fail,
+)
 
 PROG = "python -m nndigits.predict"
 CONFIDENCE_HELP = (
@@ -28,50 +39,45 @@ CONFIDENCE_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .cli import Parser
-
+def build_parser() -> Parser:
     p = Parser(
         prog=PROG,
         description="Classify images of single handwritten digits with a trained network. " + CONFIDENCE_HELP,
         epilog="Any image format Pillow reads (PNG, JPEG, ...), dark ink on light paper or light on dark; "
-        "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28).",
+        "it is preprocessed like MNIST (cropped, scaled to 20x20, centred by mass in 28x28). "
+        "Exit codes: 0 all predicted, 1 some image or the checkpoint could not be read, 2 bad flags, "
+        "130 interrupted.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s), one digit each")
-    p.add_argument(
-        "--checkpoint",
-        metavar="CKPT",
-        default=None,
-        help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
-    )
+    add_checkpoint(p)
     p.add_argument("--show", action="store_true", help="also print the 28x28 image the network sees, as text")
     return p
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
-    from .cli import fail, run_with_network
-    from .use.classify import predict
-    from .use.images import ImageError, ascii_art, load_digit
-
     args = build_parser().parse_args(argv)
+    check_image_count(args.images)
+    net = load_checkpoint_or_fail(args.checkpoint)
 
-    def predict_each(net) -> int:
-        failed = 0
-        for path in args.images:
-            try:
-                x = load_digit(path)
-            except ImageError as error:
-                fail(PROG, error)
-                failed += 1
-                continue
-            digit, confidence, second, second_a = predict(net, x)[0]
-            print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
-            if args.show:
-                print(ascii_art(x))
-        return 1 if failed else 0
+    from .use.classify import predict
+    from .use.images import ascii_art, load_digit
 
-    return run_with_network(args.checkpoint, PROG, predict_each)
+    bad = image_errors()
+    failed = 0
+    for path in args.images:
+        try:
+            x = load_digit(path)
+        except bad as error:
+            fail(PROG, image_error_message(path, error))
+            failed += 1
+            continue
+        digit, confidence, second, second_a = predict(net, x)[0]
+        print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
+        if args.show:
+            print(ascii_art(x), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -1,55 +1,71 @@
-"""``python -m nndigits.read IMAGE``: read a line of handwritten digits (the algorithm: ``use/segment.py``)."""
+"""``python -m nndigits.read IMAGE [IMAGE ...]``: read lines of handwritten digits (the algorithm: ``use/segment.py``).
+
+For each image: one line per digit found (its columns and the winning output activation), then the
+digits as one string -- the last line of the image's output; with several images that line is
+``<image>: <digits>``.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
-from .use.images import ImageError
-from .use.segment import read_file
+from .cli import (
+    Parser,
+    add_checkpoint,
+    check_image_count,
+    command,
+    exit_with,
+    fail,
+    image_error_message,
+    image_errors,
+    load_checkpoint_or_fail,
+)
 
 PROG = "python -m nndigits.read"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .cli import Parser
-
+def build_parser() -> Parser:
     p = Parser(
         prog=PROG,
         description="Read a horizontal line of handwritten digits: try many ways of cutting "
         "it into digits, score each by how confident the network is about every "
         "piece, keep the best. Prints one line per digit found (its columns and "
         "the winning output activation), then the digits as one string on the "
-        "last line.",
+        "last line (`IMAGE: digits` when several images are given).",
+        epilog="Exit codes: 0 all read, 1 some image or the checkpoint could not be read, 2 bad flags, "
+        "130 interrupted.",
     )
-    p.add_argument("image", metavar="IMAGE", help="image file of one line of digits (dark on light or light on dark)")
     p.add_argument(
-        "--checkpoint",
-        metavar="CKPT",
-        default=None,
-        help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image file(s), one line of digits each (dark on light or light on dark)",
     )
+    add_checkpoint(p)
     return p
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
-    from .cli import fail, run_with_network
-
     args = build_parser().parse_args(argv)
+    check_image_count(args.images)
+    net = load_checkpoint_or_fail(args.checkpoint)
 
-    def read_line(net) -> int:
+    from .use.segment import read_file
+
+    bad = image_errors()
+    failed = 0
+    for path in args.images:
         try:
-            digits = read_file(args.image, net)
-        except ImageError as error:
-            fail(PROG, error)
-            return 1
+            digits = read_file(path, net)
+        except bad as error:
+            fail(PROG, image_error_message(path, error))
+            failed += 1
+            continue
         for d in digits:
             print(f"  {d.digit}  columns {d.left}-{d.right}  (confidence {d.confidence:.2f})")
-        print("".join(str(d.digit) for d in digits), flush=True)
-        return 0
-
-    return run_with_network(args.checkpoint, PROG, read_line)
+        line = "".join(str(d.digit) for d in digits)
+        print(f"{path}: {line}" if len(args.images) > 1 else line, flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -3,28 +3,60 @@
 With no arguments it trains [784, 30, 10] for 30 epochs with mini-batches of
 10 and eta = 3.0 -- the run of chapter 1 -- printing the book's line
 ``Epoch j: k / 10000`` after every epoch.  Logs (TensorBoard) and the final
-checkpoint go to ``<logdir>/<run name>/version_<n>/``.
+checkpoint go to ``<logdir>/<run name>/version_<n>/``.  The flags are parsed and
+checked (against the machine's CPUs and memory too) before torch is imported.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from argparse import ArgumentTypeError
+from pathlib import Path
 
+from .cli import (
+    TRAIN_SIZE,
+    Failure,
+    Parser,
+    UsageError,
+    add_data_dir,
+    add_epochs,
+    add_seed,
+    add_threads,
+    check_network_fits,
+    check_writable,
+    clean_stale,
+    command,
+    exit_with,
+    os_message,
+    path_arg,
+    positive,
+)
+
+PROG = "python -m nndigits.train"
 BOOK_HIDDEN = [30]
 DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get stuck: see experiments/)
+DEFAULT_LOGDIR = "runs"  # = learn.checkpoints.DEFAULT_LOGDIR (a test checks), without importing torch for --help
+ENGINES = ("backprop", "autograd", "native")  # = learn.sgd.ENGINES (a test checks)
+GPU_ENGINES = ("cudagraph", "triton", "triton-tf32")  # = learn.devices.GPU_ENGINES (a test checks)
+MAX_LAYERS = 100
 
 
-def build_parser():
-    from .cli import Parser, positive
-    from .learn.checkpoints import DEFAULT_LOGDIR
-    from .learn.devices import GPU_ENGINES
-    from .learn.mnist import default_data_dir
-    from .learn.sgd import ENGINES
+def one_device(text: str) -> int:
+    if text.strip() != "1":
+        raise ArgumentTypeError(
+            f"must be 1, got {text[:20]!r}: the book's SGD is one sequential chain of updates, "
+            "and splitting it across devices would change the algorithm"
+        )
+    return 1
 
+
+def build_parser() -> Parser:
     p = Parser(
-        prog="python -m nndigits.train",
+        prog=PROG,
         description="Train the chapter 1 network on MNIST with mini-batch SGD "
         "(defaults: the book's run, [784, 30, 10], 30 epochs, m = 10, eta = 3.0).",
+        epilog="Exit codes: 0 done, 1 failed (data, disk, diverged), 2 bad flags, 130 interrupted (Ctrl-C).",
     )
     p.add_argument(
         "--hidden",
@@ -34,23 +66,22 @@ def build_parser():
         metavar="N",
         help="hidden layer sizes (default: 30; `--hidden` alone: no hidden layer, [784, 10])",
     )
-    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30, help="number of epochs (default: 30)")
+    add_epochs(p, 30)
     p.add_argument(
-        "--batch-size", "-m", type=positive(int, "--batch-size", 1), default=10, help="mini-batch size m (default: 10)"
+        "--batch-size",
+        "-m",
+        type=positive(int, "--batch-size", 1, maximum=TRAIN_SIZE),
+        default=10,
+        help=f"mini-batch size m, 1 to {TRAIN_SIZE} (the training set) (default: 10)",
     )
     p.add_argument(
         "--lr",
         "--eta",
         type=positive(float, "--lr (eta)", 0.0, strict=True),
         default=3.0,
-        help="learning rate eta (default: 3.0)",
+        help="learning rate eta, > 0 (default: 3.0)",
     )
-    p.add_argument(
-        "--seed",
-        type=positive(int, "--seed", 0, maximum=2**32 - 1),
-        default=DEFAULT_SEED,
-        help=f"seed for the initial weights and the shuffles, 0 to 2**32-1 (default: {DEFAULT_SEED})",
-    )
+    add_seed(p, DEFAULT_SEED)
     p.add_argument(
         "--accelerator",
         choices=["auto", "cpu", "gpu", "cuda"],
@@ -59,9 +90,9 @@ def build_parser():
     )
     p.add_argument(
         "--devices",
-        type=positive(int, "--devices", 1),
+        type=one_device,
         default=1,
-        help="number of devices; the book's SGD is one sequential chain of updates, so 1",
+        help="number of devices: 1, because the book's SGD is one sequential chain of updates (default: 1)",
     )
     p.add_argument(
         "--engine",
@@ -69,23 +100,23 @@ def build_parser():
         default="native",
         help="how each SGD step is computed: native (the book's steps for a whole chunk in C++, built on first use; "
         "falls back to backprop without a compiler), backprop (explicit backprop in torch), autograd (quadratic cost, "
-        "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots)",
+        "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots) "
+        "(default: native)",
     )
+    add_threads(p, 1, help="CPU threads (at m = 10 each operation is tiny and one thread is fastest)")
+    add_data_dir(p)
     p.add_argument(
-        "--threads",
-        type=positive(int, "--threads", 1),
-        default=1,
-        help="CPU threads (default: 1; at m = 10 each operation is tiny and one thread is fastest)",
-    )
-    p.add_argument("--data-dir", default=None, help=f"where MNIST is (torchvision root; default: {default_data_dir()})")
-    p.add_argument(
-        "--logdir", default=DEFAULT_LOGDIR, help=f"TensorBoard logs and checkpoints (default: {DEFAULT_LOGDIR}/)"
+        "--logdir",
+        type=path_arg("--logdir"),
+        default=DEFAULT_LOGDIR,
+        help=f"TensorBoard logs and checkpoints (default: {DEFAULT_LOGDIR}/)",
     )
     p.add_argument(
         "--resume",
+        type=path_arg("--resume"),
         metavar="CKPT",
         default=None,
-        help="continue an interrupted run from its checkpoint (give the same flags as the first run)",
+        help="continue an interrupted run from its checkpoint (give the same flags as the first run; default: none)",
     )
     p.add_argument(
         "--no-progress",
@@ -95,20 +126,51 @@ def build_parser():
     p.add_argument(
         "--no-images",
         action="store_true",
-        help="TensorBoard: scalars and hyperparameters only, no images or histograms (see nndigits/dashboards.py)",
+        help="TensorBoard: scalars and hyperparameters only, no images or histograms (see learn/dashboards.py)",
     )
     return p
 
 
+def checked_sizes(args) -> list[int]:
+    """The network's sizes, once they are few enough and fit in memory (``UsageError`` otherwise)."""
+    if len(args.hidden) > MAX_LAYERS:
+        raise UsageError(f"--hidden lists {len(args.hidden)} layers; at most {MAX_LAYERS}")
+    sizes = [784, *args.hidden, 10]
+    check_network_fits(sizes, args.batch_size)
+    return sizes
+
+
+def prepare_logdir(args, sizes: list[int]) -> None:
+    """Before any work: remove what killed runs of these settings left, and prove the log dir takes files."""
+    from .learn.run import run_name  # standard library only at import time
+
+    if args.logdir is None:
+        return
+    run_dir = Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)
+    clean_stale(run_dir, pattern="*/checkpoints")
+    if args.resume is not None:
+        clean_stale(Path(args.resume).parent)
+    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    # two checkpoint files (epochNN, last) and one being written, float32, plus 1 MiB of logs to start with
+    check_writable(args.logdir, "logs and checkpoints", need_bytes=3 * 4 * params + 2**20)
+
+
+def last_checkpoint(args, sizes: list[int]) -> Path | None:
+    """The newest run of these settings' ``last.ckpt``, if it has one."""
+    from .learn.run import run_name
+
+    versions = (Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)).glob("version_*")
+    newest = max(versions, key=lambda p: int(p.name.split("_")[-1]) if p.name[8:].isdigit() else -1, default=None)
+    last = newest / "checkpoints" / "last.ckpt" if newest is not None else None
+    return last if last is not None and last.is_file() else None
+
+
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.devices != 1:
-        print(
-            "python -m nndigits.train: error: --devices must be 1: the book's SGD is one sequential "
-            "chain of updates, and splitting it across devices would change the algorithm",
-            file=sys.stderr,
-        )
-        return 2
+    sizes = checked_sizes(args)
+    prepare_logdir(args, sizes)
+    print("Loading PyTorch and Lightning ...", flush=True)
 
     from .learn.book import TrainingDiverged
     from .learn.checkpoints import CheckpointError
@@ -117,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = train_run(
-            [784, *args.hidden, 10],
+            sizes,
             eta=args.lr,
             m=args.batch_size,
             epochs=args.epochs,
@@ -128,19 +190,31 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             logdir=args.logdir,
             images=not args.no_images,
-            progress=not args.no_progress and sys.stderr.isatty(),  # a bar is noise in a log file or CI
+            progress=not args.no_progress and sys.stderr is not None and sys.stderr.isatty(),  # no bar in a log
             resume=args.resume,
             say=lambda line: print(line, flush=True),
         )
     except (RunError, CheckpointError) as error:
-        print(f"python -m nndigits.train: error: {error}", file=sys.stderr)
-        return 2
-    except (DataError, TrainingDiverged, OSError) as error:
-        print(f"python -m nndigits.train: error: {error}", file=sys.stderr)
-        return 1
+        raise UsageError(error) from None
+    except (DataError, TrainingDiverged) as error:
+        raise Failure(error) from None
+    except OSError as error:  # a full disk or a folder gone read-only in mid-run: the last good checkpoint stays
+        from .learn.mnist import default_data_dir
+
+        data_dir = Path(args.data_dir if args.data_dir is not None else default_data_dir()).absolute()
+        if error.filename and Path(os.fsdecode(error.filename)).absolute().is_relative_to(data_dir):
+            raise Failure(f"cannot get MNIST: {os_message(error)}") from None
+        last = last_checkpoint(args, sizes)
+        raise Failure(
+            f"{os_message(error)} (writing under {args.logdir}); "
+            f"the last good checkpoint is {last or 'not written yet'}"
+        ) from None
     if result.interrupted:
-        print(f"interrupted; the last checkpoint is {result.checkpoint or 'not written yet'}", file=sys.stderr)
+        print(f"{PROG}: interrupted; the last checkpoint is {result.checkpoint or 'not written yet'}", file=sys.stderr)
         return 130
+    if result.already_complete:
+        print(f"Nothing to train. Checkpoint: {result.checkpoint}")
+        return 0
     summary = f"Done in {result.seconds:.1f} s."
     if result.history:
         best = max(result.history, key=lambda h: h.get("test/correct", 0))
@@ -153,4 +227,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

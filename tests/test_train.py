@@ -26,29 +26,15 @@ EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / 10000", re.M)
         (["--seed", str(2**64)], "at most"),
         (["--accelerator", "tpu"], "invalid choice"),
         (["--engine", "magic"], "invalid choice"),
-        (["--epochs", "three"], "must be a number"),
-        (["--devices", "2"], "--devices must be 1"),
+        (["--epochs", "three"], "must be a whole number"),
+        (["--devices", "2"], "--devices: must be 1"),
         (["--bogus"], "unrecognized arguments"),
     ],
 )
 def test_bad_flags_give_one_line_and_exit_2(flags, message, capsys):
-    with pytest.raises(SystemExit) if flags[0] != "--devices" else _returns(2):
-        code = train.main(flags)
-        assert code == 2
-        raise SystemExit(code)
+    assert train.main(flags) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
-
-
-class _returns:  # main() returns 2 for errors found after parsing
-    def __init__(self, code):
-        self.code = code
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is SystemExit and value.code == self.code
 
 
 @pytest.mark.slow
@@ -157,7 +143,7 @@ def test_divergence_is_reported_not_a_traceback(tmp_path):
             "-m",
             "nndigits.train",
             "--lr",
-            "1e39",
+            "3e38",
             "--epochs",
             "2",
             "--logdir",

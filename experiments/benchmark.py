@@ -1,29 +1,36 @@
-"""Seconds per training epoch of the book's run, for every way this project can take the steps.
+"""Seconds per training epoch of the book's run, every implementation side by side, each at its best thread count.
 
 One process, the same data (the book's 50,000 training images), the same
-network ([784, 30, 10]), m = 10, eta = 3.0, the same initial weights; only
-training is timed (no evaluation).  Ratios matter more than the absolute
-numbers, which move with the machine's load.
+network ([784, 30, 10]), m = 10, eta = 3.0; only training is timed in the
+table (no evaluation).  Every implementation is timed at 1 and at all CPU
+threads (NumPy's BLAS threads through threadpoolctl, torch's through
+``torch.set_num_threads``), in interleaved rounds -- round 1 times every
+(implementation, threads) pair once, then round 2 again, and so on -- and the
+minimum is kept: on a shared, loaded machine the minimum of interleaved
+repeats is the fairest estimate of each, and ratios matter more than the
+absolute numbers.  The slow ones (per-example NumPy, the autograd loops, naive Lightning) are
+timed on a fifth of an epoch, scaled by 5, in the first round only.  Then the evaluation after an
+epoch (validation and test, 20,000 forward passes), and whole commands:
+``python -m nndigits.train`` for 30 epochs with each engine, process start
+to exit.
 
-    python experiments/benchmark.py                # CPU, writes experiments/results/benchmark.md
-    python experiments/benchmark.py --device cuda  # the torch variants on a GPU:
-                                                   # writes experiments/results/benchmark_cuda.md
+    python experiments/benchmark.py                # writes experiments/results/benchmark.md
+    python experiments/benchmark.py --device cuda  # the torch variants on a GPU, writes benchmark_cuda.md
 
 Implementations:
   numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.studies.scratch)
-  numpy vectorised     the same, one matrix product per layer per mini-batch (nndigits.studies.scratch)
+  numpy vectorised     the same, one matrix product per layer per mini-batch, float64 (nndigits.studies.scratch)
+  numpy vectorised f32 the same 20-line loop in float32 (nndigits' default dtype)
   torch autograd loop  quadratic_cost -> backward() -> torch.optim.SGD, a plain Python loop, no Lightning
   naive Lightning      the first thing one writes: a per-image Dataset + DataLoader(batch_size=10),
                        automatic optimization, self.log each step, a progress bar
-  Lightning autograd   nndigits: BookNetwork(engine="autograd") through pl.Trainer (chunks of mini-batches)
-  Lightning backprop   nndigits: BookNetwork(engine="backprop") through pl.Trainer --
-                       what `python -m nndigits.train` runs
+  Lightning <engine>   nndigits: BookNetwork(engine=...) through pl.Trainer (chunks of 500 mini-batches)
+  bare <engine>        the engine's own loop over an epoch's mini-batches, no Lightning
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import platform
@@ -32,49 +39,88 @@ import sys
 import tempfile
 import time
 import warnings
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout, suppress
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, TensorDataset
 
 from nndigits.cli import quiet_lightning
+from nndigits.learn import native
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import MNISTDataModule
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import one_hot, quadratic_cost
-from nndigits.learn.sgd import autograd_step
+from nndigits.learn.sgd import autograd_step, backprop_steps
 from nndigits.studies import scratch
 
 SIZES, ETA, M, SEED = [784, 30, 10], 3.0, 10, 1
 HERE = Path(__file__).resolve().parent
+PART = 5  # the slow implementations run 1/PART of an epoch, scaled by PART
 
 
-def numpy_epoch(x, y, vectorised: bool):
+def numpy_epoch(x, y, vectorised: bool, part: int = 1):
     net = scratch.Network(SIZES, seed=SEED)
-    order = np.random.default_rng(0).permutation(len(x))
+    order = np.random.default_rng(0).permutation(len(x))[: len(x) // part]
     update = net.update_mini_batch_vectorised if vectorised else net.update_mini_batch
+    start = time.perf_counter()
+    for k in range(0, len(order), M):
+        idx = order[k : k + M]
+        update(x[idx], y[idx], ETA)
+    return (time.perf_counter() - start) * part
+
+
+def numpy_f32_epoch(x, y):
+    """The book's SGD vectorised per mini-batch in float32: what a learner writes in twenty lines."""
+    rng = np.random.default_rng(SEED)
+    ws = [rng.standard_normal((o, i)).astype(np.float32) for i, o in zip(SIZES[:-1], SIZES[1:])]
+    bs = [rng.standard_normal(o).astype(np.float32) for o in SIZES[1:]]
+    order = np.random.default_rng(0).permutation(len(x))
     start = time.perf_counter()
     for k in range(0, len(x), M):
         idx = order[k : k + M]
-        update(x[idx], y[idx], ETA)
+        acts = [x[idx]]
+        for w, b in zip(ws, bs):
+            acts.append(1 / (1 + np.exp(-(acts[-1] @ w.T + b))))
+        delta = (acts[-1] - y[idx]) * acts[-1] * (1 - acts[-1])
+        for l in range(len(ws) - 1, -1, -1):
+            previous = (delta @ ws[l]) * acts[l] * (1 - acts[l]) if l else None
+            ws[l] -= (ETA / M) * (delta.T @ acts[l])
+            bs[l] -= (ETA / M) * delta.sum(axis=0)
+            delta = previous
     return time.perf_counter() - start
 
 
-def autograd_loop_epoch(x, y, device):
+def autograd_loop_epoch(x, y, device, part=1):
     model = BookNetwork(SIZES, ETA, M, SEED).net.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=ETA)
     errors = torch.empty(M, 10, device=device)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0)).to(device)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: len(x) // part].to(device)
     _sync(device)
     start = time.perf_counter()
     xs, ys = x[order], y[order]
-    for k in range(0, len(x), M):
+    for k in range(0, len(xs), M):
         autograd_step(model, optimizer, xs[k : k + M], ys[k : k + M], errors[: len(xs[k : k + M])])
     _sync(device)
+    return (time.perf_counter() - start) * part
+
+
+def bare_epoch(engine, x, y):
+    """One epoch of an engine's own loop, no Lightning: chunks of 500 mini-batches gathered as the DataModule does."""
+    layers = BookNetwork(SIZES, ETA, M, SEED).net.layers
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    errors = torch.empty(M * 500, 10)
+    start = time.perf_counter()
+    for chunk in order.split(M * 500):
+        xc, yc = x[chunk], y[chunk]
+        if engine == "native":
+            native.native_steps(layers, xc, yc, M, ETA, errors)
+        else:
+            backprop_steps(layers, xc.split(M), yc.split(M), ETA, errors.split(M))
     return time.perf_counter() - start
 
 
@@ -110,7 +156,7 @@ class EpochTimer(pl.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def _trainer(epochs, device, timer, progress=False, logdir=None):
+def _trainer(epochs, device, timer, progress=False, logdir=None, **options):
     return pl.Trainer(
         max_epochs=epochs,
         accelerator="gpu" if device == "cuda" else "cpu",
@@ -122,46 +168,53 @@ def _trainer(epochs, device, timer, progress=False, logdir=None):
         limit_val_batches=0,
         num_sanity_val_steps=0,
         callbacks=[timer],
+        **options,
     )
 
 
-def lightning_epochs(engine, epochs, device, data_dir):
+def lightning_epoch(engine, device, data, part=1):
+    """The second of two epochs (the first pays Lightning's start-up), as `python -m nndigits.train` trains."""
     timer = EpochTimer(device)
-    data = MNISTDataModule(data_dir, batch_size=M, seed=SEED)
-    _trainer(epochs, device, timer).fit(BookNetwork(SIZES, ETA, M, SEED, engine=engine), datamodule=data)
-    return timer.times
+    trainer = _trainer(2, device, timer, limit_train_batches=1 / part if part > 1 else None)
+    trainer.fit(BookNetwork(SIZES, ETA, M, SEED, engine=engine), datamodule=data)
+    return timer.times[-1] * part
 
 
-def naive_lightning_epochs(x, labels, epochs, device):
+def naive_lightning_epoch(x, labels, device):
     timer = EpochTimer(device)
     loader = DataLoader(TensorDataset(x, labels), batch_size=M, shuffle=True)
     with tempfile.TemporaryDirectory() as logdir, redirect_stderr(io.StringIO()), redirect_stdout(io.StringIO()):
-        _trainer(epochs, device, timer, progress=True, logdir=logdir).fit(NaiveLightning(), train_dataloaders=loader)
-    return timer.times
+        _trainer(1, device, timer, progress=True, logdir=logdir, limit_train_batches=1 / PART).fit(
+            NaiveLightning(), train_dataloaders=loader
+        )
+    return timer.times[-1] * PART
 
 
-def book_run_seconds(device):
-    """Process start to exit of `python -m nndigits.train` (30 epochs, evaluation after each)."""
+def evaluation_seconds(x_eval, labels_eval):
+    """One epoch's evaluation as BookNetwork.validation_step computes it: 20,000 forward passes, accuracy, cost."""
+    net = BookNetwork(SIZES, ETA, M, SEED).net
+    start = time.perf_counter()
+    with torch.no_grad():
+        for xs, ls in ((x_eval[:10000], labels_eval[:10000]), (x_eval[10000:], labels_eval[10000:])):
+            a = net(xs)
+            int((a.argmax(dim=1) == ls).sum()), float((one_hot(ls, 10, a.dtype) - a).square().sum())
+    return time.perf_counter() - start
+
+
+def command_seconds(args):
+    """Process start to exit of a `python -m nndigits.train` command; returns (seconds, last Epoch line)."""
     with tempfile.TemporaryDirectory() as logdir:
         start = time.perf_counter()
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "nndigits.train",
-                "--no-progress",
-                "--logdir",
-                logdir,
-                "--accelerator",
-                "gpu" if device == "cuda" else "cpu",
-            ],
+            [sys.executable, "-m", "nndigits.train", "--no-progress", "--logdir", logdir, *args],
             capture_output=True,
             text=True,
         )
         seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(result.stderr)
-    return seconds, [line for line in result.stdout.splitlines() if line.startswith("Epoch 29")][0]
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("Epoch ")]
+    return seconds, epochs[-1]
 
 
 def sweep_benchmark(args, data_dir):
@@ -199,7 +252,7 @@ def sweep_benchmark(args, data_dir):
         "|---|---|---|---|---|",
     ]
     lines += [f"| {name} | {k} | {t:.2f} | {t / k:.3f} | {t / (k * one):.2f} |" for name, k, t in rows]
-    if not args.skip_book_run:  # whole commands, process start to exit, 30 epochs
+    if not args.skip_commands:  # whole commands, process start to exit, 30 epochs
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             subprocess.run(
@@ -229,7 +282,7 @@ def sweep_benchmark(args, data_dir):
                 capture_output=True,
             )
             grid_seconds = time.perf_counter() - start
-        single, _ = book_run_seconds(args.device)
+        single, _ = command_seconds(["--accelerator", "gpu" if args.device == "cuda" else "cpu"])
         lines += [
             "",
             f"Whole commands, 30 epochs each, process start to exit: `python -m nndigits.sweep --lr 0.1 1 3 10 30 "
@@ -244,23 +297,22 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _load() -> str:
+    try:
+        return "load average (1, 5, 15 min) " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs for the fast implementations (best is reported)")
-    parser.add_argument(
-        "--slow-epochs", type=int, default=1, help="epochs for the slow ones (numpy per-example, naive)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest at m = 10)")
-    parser.add_argument("--skip-book-run", action="store_true", help="skip timing the whole 30-epoch CLI run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the minimum of each is reported")
+    parser.add_argument("--command-rounds", type=int, default=2, help="repeats of each whole command")
+    parser.add_argument("--skip-commands", action="store_true", help="skip timing the whole 30-epoch commands")
     parser.add_argument("--sweep", action="store_true", help="also time nndigits.sweep (K networks at once)")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument(
-        "--out",
-        default=None,
-        help="markdown table to write (default: experiments/results/benchmark.md, "
-        "or benchmark_cuda.md with --device cuda, so a GPU run keeps the CPU table)",
-    )
+    parser.add_argument("--out", default=None, help="markdown file (default: experiments/results/benchmark.md)")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = str(HERE / "results" / ("benchmark_cuda.md" if args.device == "cuda" else "benchmark.md"))
@@ -268,55 +320,132 @@ def main(argv=None):
         parser.error("--device cuda, but torch sees no CUDA GPU")
     quiet_lightning()
     warnings.filterwarnings("ignore")  # all of them: only the timings belong on the console
-    torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `python -m nndigits.train` does (see there); all torch variants alike
+    load_before = _load()
+    build_start = time.perf_counter()
+    native.load_extension()
+    build = time.perf_counter() - build_start
 
     x, labels = load_split(args.data_dir, train=True)
+    x_eval, labels_eval = torch.cat([x[TRAIN_SIZE:], load_split(args.data_dir, train=False)[0]]), None
+    labels_eval = torch.cat([labels[TRAIN_SIZE:], load_split(args.data_dir, train=False)[1]])
     x, labels = x[:TRAIN_SIZE], labels[:TRAIN_SIZE]
     y = one_hot(labels)
     x64, y64 = x.double().numpy(), y.double().numpy()
+    x32, y32 = x.numpy(), y.numpy()
     xd, yd, ld = x.to(args.device), y.to(args.device), labels.to(args.device)
+    data = MNISTDataModule(args.data_dir, batch_size=M, seed=SEED)
+    data.prepare_data()
+    data.setup("fit")
 
-    rows = []
+    cpu = args.device == "cpu"
+    # name -> (numpy or torch threads, slow?, run); slow ones run a fifth of an epoch, in the first round only
+    impls = {}
+    if cpu:
+        impls["numpy per-example"] = ("numpy", True, lambda: numpy_epoch(x64, y64, False, PART))
+        impls["numpy vectorised"] = ("numpy", False, lambda: numpy_epoch(x64, y64, True))
+        impls["numpy vectorised f32"] = ("numpy", False, lambda: numpy_f32_epoch(x32, y32))
+    impls["torch autograd loop"] = ("torch", True, lambda: autograd_loop_epoch(xd, yd, args.device, PART))
+    impls["naive Lightning"] = ("torch", True, lambda: naive_lightning_epoch(xd, ld, args.device))
+    impls["Lightning autograd"] = ("torch", True, lambda: lightning_epoch("autograd", args.device, data, PART))
+    impls["Lightning backprop"] = ("torch", False, lambda: lightning_epoch("backprop", args.device, data))
+    if cpu:
+        impls["Lightning native"] = ("torch", False, lambda: lightning_epoch("native", args.device, data))
+        impls["bare backprop"] = ("torch", False, lambda: bare_epoch("backprop", x, y))
+        impls["bare native"] = ("torch", False, lambda: bare_epoch("native", x, y))
+    thread_counts = sorted({1, os.cpu_count() or 1})
+    times: dict[tuple[str, int], list[float]] = {}
+    for r in range(args.rounds):
+        for name, (kind, slow, run) in impls.items():
+            if slow and r:
+                continue
+            # torch's per-operation loops at 2 threads on a loaded 2-core machine, measured once: the autograd
+            # loop took 348 s per epoch against 13 s at 1 thread, Lightning backprop 55 s against 1.8 s, bare
+            # backprop 70 s against 2.4 s (OpenMP threads waiting on each other for every tiny op).  They run at 1
+            # thread; the NumPy ones and the native engine (whose steps are one thread of C++) are timed at both.
+            for threads in thread_counts if kind == "numpy" or "native" in name else [1]:
+                torch.set_num_threads(threads)
+                with threadpool_limits(threads if kind == "numpy" else None):
+                    t = run()
+                times.setdefault((name, threads), []).append(t)
+                print(f"round {r + 1}: {name:<22} {threads} thread(s) {t:7.3f} s/epoch", file=sys.stderr, flush=True)
+    evaluation = {}
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        evaluation[threads] = min(evaluation_seconds(x_eval, labels_eval) for _ in range(5))
 
-    def record(name, times):
-        best = min(times)
-        rows.append((name, best, len(times)))
-        print(
-            f"{name:<22} {best:7.3f} s/epoch  (best of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    if args.device == "cpu":
-        record("numpy per-example", [numpy_epoch(x64, y64, False) for _ in range(args.slow_epochs)])
-        record("numpy vectorised", [numpy_epoch(x64, y64, True) for _ in range(args.epochs)])
-    record("torch autograd loop", [autograd_loop_epoch(xd, yd, args.device) for _ in range(args.epochs)])
-    record("naive Lightning", naive_lightning_epochs(xd, ld, args.slow_epochs, args.device))
-    record("Lightning autograd", lightning_epochs("autograd", args.epochs, args.device, args.data_dir))
-    record("Lightning backprop", lightning_epochs("backprop", args.epochs, args.device, args.data_dir))
-
-    ours = dict((n, t) for n, t, _ in rows)["Lightning backprop"]
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
-        cpu = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
-    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"{cpu}, {os.cpu_count()} cores"
+    best = {name: min((min(times[name, t]), t) for t in thread_counts if (name, t) in times) for name in impls}
+    ours = "Lightning native" if cpu and native.available() else "Lightning backprop"
+    numpy_best = min((best[n] for n in ("numpy vectorised", "numpy vectorised f32")), default=None) if cpu else None
+    cpu_name = platform.processor() or platform.machine()
+    with suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        cpu_name = next(l.split(":", 1)[1].strip() for l in info if l.startswith("model name"))
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"{cpu_name}, {os.cpu_count()} cores"
     lines = [
         f"Device: {device_name}; torch {torch.__version__}, pytorch-lightning {pl.__version__}, "
-        f"{args.threads} torch thread(s). One epoch of [784, 30, 10], m = 10, eta = 3 (5,000 SGD steps), "
-        "training only.",
+        f"numpy {np.__version__}. "
+        f"One epoch of [784, 30, 10], m = 10, eta = 3 (5,000 SGD steps), training only; each implementation at "
+        f"its best of {', '.join(map(str, thread_counts))} thread(s), minimum of {args.rounds} interleaved rounds "
+        f"(the slow ones: one round on a fifth of an epoch, times 5). The torch per-operation loops ran at 1 thread "
+        "only: at 2 threads on this loaded machine they took 20-30x longer (see the comment in the script). "
+        f"Machine load: {load_before} at the start, {_load()} at the end (a shared machine: "
+        "absolute times are inflated, ratios are what to read).",
         "",
-        "| implementation | s/epoch | epochs timed | time / nndigits |",
-        "|---|---|---|---|",
+        f"| implementation | s/epoch | best threads | time / {ours} | time / best NumPy vectorised |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {n} | {t:.3f} | {k} | {t / ours:.1f}x |" for n, t, k in rows]
-    if not args.skip_book_run:
-        seconds, last = book_run_seconds(args.device)
+    for name in impls:
+        t, threads = best[name]
+        vs_numpy = f"{t / numpy_best[0]:.2f}x" if numpy_best else "-"
+        lines.append(f"| {name} | {t:.3f} | {threads} | {t / best[ours][0]:.2f}x | {vs_numpy} |")
+    lines += [
+        "",
+        "Per-round times (s/epoch), for judging the noise: "
+        + "; ".join(f"{n} @{t}: " + ", ".join(f"{v:.3f}" for v in vs) for (n, t), vs in times.items()),
+        "",
+        "Evaluation after an epoch (validation + test, 20,000 forward passes, as validation_step computes them): "
+        + ", ".join(f"{evaluation[t] * 1000:.0f} ms at {t} thread(s)" for t in thread_counts)
+        + ".",
+    ]
+    if cpu:
+        lines.append(
+            f"Native extension: {'available' if native.available() else 'unavailable: ' + str(native.unavailable())}; "
+            f"building or loading it took {build:.1f} s in this process "
+            f"({'a fresh build' if build > 3 else 'loaded from the cache'})."
+        )
+    if not args.skip_commands:
+        accel = ["--accelerator", "gpu" if args.device == "cuda" else "cpu"]
+        runs: dict[str, list[tuple[float, str]]] = {}
+        engines = ["native", "backprop"] if cpu else ["backprop"]
+        for _ in range(args.command_rounds):
+            for engine in engines:
+                for epochs in (30, 1):
+                    key = f"--engine {engine} --epochs {epochs}"
+                    runs.setdefault(key, []).append(
+                        command_seconds([*accel, "--engine", engine, "--epochs", str(epochs)])
+                    )
+                    print(f"command {key}: {runs[key][-1][0]:.1f} s", file=sys.stderr, flush=True)
         lines += [
             "",
-            f"The whole book run, `python -m nndigits.train --no-progress` (30 epochs, validation and test "
-            f"after each, process start to exit): {seconds:.1f} s; it ended `{last}`.",
+            "Whole commands, process start to exit (`python -m nndigits.train --no-progress ...`, "
+            "evaluation, checkpoints and TensorBoard logs every epoch), minimum of "
+            f"{args.command_rounds} interleaved runs:",
+            "",
+            "| command | seconds | per extra epoch | ended |",
+            "|---|---|---|---|",
         ]
+        for engine in engines:
+            full, one = min(runs[f"--engine {engine} --epochs 30"]), min(runs[f"--engine {engine} --epochs 1"])
+            lines.append(
+                f"| `--engine {engine}` (30 epochs) | {full[0]:.1f} | {(full[0] - one[0]) / 29:.3f} | `{full[1]}` |"
+            )
+            lines.append(f"| `--engine {engine} --epochs 1` | {one[0]:.1f} | | |")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import nndigits.train, pytorch_lightning"], check=True)
+        lines.append(
+            f"\nImporting torch and Lightning alone (`python -c 'import nndigits.train, pytorch_lightning'`): "
+            f"{time.perf_counter() - start:.1f} s."
+        )
     if args.sweep:
         torch.set_num_threads(os.cpu_count() or 1)  # batched products of K networks are arithmetic-bound
         lines += [""] + sweep_benchmark(args, args.data_dir)
@@ -324,8 +453,7 @@ def main(argv=None):
     print(text)
     write_atomic(
         Path(args.out),
-        f"Command: `python experiments/benchmark.py{' --device cuda' if args.device == 'cuda' else ''}"
-        f"{' --sweep' if args.sweep else ''}`\n\n" + text,
+        f"Command: `python experiments/benchmark.py{''.join(' ' + a for a in (argv or sys.argv[1:]))}`\n\n" + text,
     )
 
 

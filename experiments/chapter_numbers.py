@@ -89,11 +89,10 @@ def binary4(seeds, epochs, data):
     ``data`` is the set-up MNISTDataModule of the other rows: its images are reused (not read and hashed
     again per seed); only the training targets change, and each seed gets its own training order.
     """
-    import pytorch_lightning as pl
-
     from nndigits.cli import quiet_lightning
     from nndigits.learn.book import BookNetwork
     from nndigits.learn.datamodule import Chunks
+    from nndigits.learn.run import bare_trainer
 
     bits = 2 ** torch.arange(4)
 
@@ -129,15 +128,7 @@ def binary4(seeds, epochs, data):
         log(f"binary4: seed {seed}")
         binary.seed = seed  # the seed of the training order (EpochOrder), as MNISTDataModule(seed=seed) sets it
         model = BinaryNetwork([784, 30, 4], lr=3.0, batch_size=10, seed=seed)
-        trainer = pl.Trainer(
-            max_epochs=epochs,
-            accelerator="cpu",
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
+        trainer = bare_trainer(epochs)
         with open(os.devnull, "w") as null, redirect_stdout(null):
             trainer.fit(model, datamodule=binary)
         curves.append([h["test/accuracy"] * 100 for h in model.history])

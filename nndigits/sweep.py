@@ -1,104 +1,244 @@
-"""``python -m nndigits.sweep``: train a whole grid of the chapter's runs at once (see ``studies/sweep``)."""
+"""``python -m nndigits.sweep``: train a whole grid of the chapter's runs at once (see ``studies/sweep``).
+
+In this process by default; on a Ray cluster with ``--address`` (or ``$RAY_ADDRESS``).  Either way
+each finished task is saved in ``--out`` at once, and the same command run again trains only the rest.
+Flags are parsed before torch (or Ray) is imported, so ``--help`` and a bad flag answer at once.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import sys
-import time
-from pathlib import Path
 
-import torch
-
-from .learn.atomic import write_atomic
-from .studies.sweep import grid, report, run
-from .studies.sweep.report import merge
+PROG = "python -m nndigits.sweep"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser():
+    import argparse
+
     from .cli import Parser, positive
 
-    p = Parser(prog="python -m nndigits.sweep", description="Train a grid of chapter 1 networks at once.")
-    p.add_argument("--lr", "--eta", nargs="+", type=positive(float, "--lr (eta)", 0.0, strict=True), default=[3.0])
-    p.add_argument(
+    p = Parser(
+        prog=PROG,
+        description="Train a grid of chapter 1 networks at once: in this process, or on a Ray cluster "
+        "(--address). Results go to --out as each task finishes; the same command again trains only the rest.",
+    )
+    grid = p.add_argument_group("the grid (every combination, each network as `python -m nndigits.train` trains it)")
+    grid.add_argument(
+        "--lr",
+        "--eta",
+        nargs="+",
+        type=positive(float, "--lr (eta)", 0.0, strict=True),
+        default=[3.0],
+        metavar="ETA",
+        help="learning rates η to try (default: 3.0)",
+    )
+    grid.add_argument(
         "--hidden",
         nargs="+",
         type=positive(int, "a hidden size", 0),
         default=[30],
-        help="hidden layer sizes to try (one hidden layer each; 0 = no hidden layer)",
+        metavar="H",
+        help="hidden layer sizes to try, one hidden layer each; 0 = no hidden layer (default: 30)",
     )
-    p.add_argument("--batch-size", "-m", nargs="+", type=positive(int, "--batch-size", 1), default=[10])
-    p.add_argument("--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration")
-    p.add_argument("--epochs", type=positive(int, "--epochs", 1), default=30)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument(
+    grid.add_argument(
+        "--batch-size",
+        "-m",
+        nargs="+",
+        type=positive(int, "--batch-size", 1),
+        default=[10],
+        metavar="M",
+        help="mini-batch sizes m to try (default: 10)",
+    )
+    grid.add_argument(
+        "--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration (default: 5)"
+    )
+    grid.add_argument(
+        "--epochs", type=positive(int, "--epochs", 1), default=30, help="epochs per network (default: 30)"
+    )
+    grid.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="floating point type (default: float32; float64 matches a single run to 1e-9)",
+    )
+    grid.add_argument("--limit", type=positive(int, "--limit", 1), default=None, help=argparse.SUPPRESS)  # tests
+    how = p.add_argument_group("where and how")
+    how.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS") or None,
+        help="a Ray cluster's head HOST:PORT (`ray start --head` prints it), 'auto' for the one started on "
+        "this machine, or 'local' to start one here for this sweep (default: $RAY_ADDRESS, else no Ray: "
+        "train in this process)",
+    )
+    how.add_argument(
+        "--per-task",
+        type=positive(int, "--per-task", 1),
+        default=None,
+        metavar="K",
+        help="at most K networks in one task, so that many machines get work (default: one task per "
+        "stacked group, i.e. per mini-batch size and hidden size)",
+    )
+    how.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where each task trains; on a cluster, cuda asks Ray for one GPU per task (default: cpu)",
+    )
+    how.add_argument(
+        "--threads",
+        type=positive(int, "--threads", 1),
+        default=1,
+        help="CPU threads per task (and CPUs asked of Ray per task); one is fastest on a busy machine, "
+        "see experiments/results/sweep_benchmark.md (default: 1)",
+    )
+    how.add_argument(
         "--pack",
         choices=["pad", "group"],
         default="group",
-        help="networks of different hidden sizes: one batch per size (default; on a CPU the batched "
-        "products are arithmetic-bound and padding adds arithmetic) or one batch padded to the "
-        "largest size with inert units (fewer, larger steps)",
+        help="networks of different hidden sizes: one stacked group per size, or one group padded to the "
+        "largest size with inert units (default: group; on a CPU padding only adds arithmetic)",
     )
-    p.add_argument(
-        "--threads", type=positive(int, "--threads", 1), default=None, help="CPU threads (default: torch's choice)"
+    out = p.add_argument_group("data and results")
+    out.add_argument(
+        "--data-dir", default=None, help="where MNIST is (default: $NNDIGITS_DATA_DIR, else ~/.cache/nndigits)"
     )
-    p.add_argument("--worker", default=None, metavar="I/N", help="train only every N-th configuration, starting at I")
-    p.add_argument("--merge", action="store_true", help="merge the worker-*.json files under --out and report")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default="runs/sweep", help="results folder (default: runs/sweep)")
-    p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    out = Path(args.out)
-    if args.merge:
-        try:
-            print(merge(out, not args.no_tensorboard), end="")
-        except (OSError, ValueError) as error:
-            print(f"python -m nndigits.sweep: error: {error}", file=sys.stderr)
-            return 1
-        return 0
-    worker = None
-    if args.worker is not None:
-        parts = args.worker.split("/")
-        if len(parts) != 2 or not all(v.isdigit() for v in parts) or not 0 <= int(parts[0]) < int(parts[1]):
-            p.error(f"--worker must be I/N with 0 <= I < N, got {args.worker!r}")
-        worker = (int(parts[0]), int(parts[1]))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda, but torch sees no CUDA GPU")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # as in train: subnormal floats would slow late epochs down ~2x
+    out.add_argument("--out", default="runs/sweep", help="results folder (default: runs/sweep)")
+    out.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: rebuild the tables, plots and TensorBoard runs from what --out holds (default: off)",
+    )
+    out.add_argument(
+        "--no-tensorboard", action="store_true", help="write no TensorBoard runs (default: one run per network)"
+    )
+    out.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress display (default: a bar on a terminal, a line per finished task otherwise)",
+    )
+    return p
 
-    from .learn.datamodule import MNISTDataModule
-    from .learn.mnist import DataError
+
+def fail(message) -> int:
+    from .cli import fail as one_line
+
+    one_line(PROG, message)
+    return 1
+
+
+def write_report(store, tensorboard: bool) -> int:
+    from .studies.sweep.report import report
+
+    records = store.records()
+    if not records:
+        return fail(f"{store.out} holds no finished networks yet")
+    missing = len(store.manifest["networks"]) - len(records)
+    try:
+        print(report(records, store.out, tensorboard), end="")
+    except OSError as error:
+        return fail(f"could not write the results: {error}")
+    if missing:
+        print(f"({missing} networks of the grid are not trained yet; the sweep's command trains them)")
+    print(f"Results, plots and TensorBoard runs: {store.out}/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    from .studies.sweep.store import Store, StoreError, manifest
+
+    if args.report:
+        try:
+            return write_report(Store(args.out), not args.no_tensorboard)
+        except StoreError as error:
+            return fail(error)
+
+    from .studies.sweep.grid import grid
+    from .studies.sweep.progress import Progress
+    from .studies.sweep.tasks import plan
 
     configs = grid(args.lr, [[h] if h else [] for h in args.hidden], args.batch_size, range(1, args.seeds + 1))
-    if worker is not None:
-        configs = configs[worker[0] :: worker[1]]
-    data = MNISTDataModule(args.data_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)  # fail now, not after hours of training
-        data.prepare_data()
-        data.setup("fit")
+        store = Store(args.out, manifest(configs, args.epochs, args.dtype, args.limit))
+        done = store.done()
+    except StoreError as error:
+        return fail(error)
+    todo = [[c for c in t if c.name not in done] for t in plan(configs, args.pack, args.per_task)]
+    todo = [t for t in todo if t]
+    if not todo:
+        print(f"All {len(configs)} networks are already trained in {args.out}/", file=sys.stderr)
+        return write_report(store, not args.no_tensorboard)
+
+    ray = None
+    cluster_errors: tuple[type[Exception], ...] = ()
+    if args.address:
+        from .studies.sweep.cluster import ClusterError, connect
+
+        cluster_errors = (ClusterError,)
+        try:
+            ray = connect(args.address, args.threads, gpus=1 if args.device == "cuda" else 0)
+        except ClusterError as error:
+            return fail(error)
+    else:
+        import torch
+
+        if args.device == "cuda" and not torch.cuda.is_available():
+            return fail("--device cuda, but torch sees no CUDA GPU")
+
+    from .learn.mnist import DataError
+    from .studies.sweep.tasks import arrays
+
+    try:
+        splits = arrays(args.data_dir, args.limit)
     except (DataError, OSError) as error:
-        print(f"python -m nndigits.sweep: error: {error}", file=sys.stderr)
-        return 1
-    print(f"Training {len(configs)} networks for {args.epochs} epochs on {args.device}", file=sys.stderr)
+        return fail(error)
+    todo_networks = sum(map(len, todo))
+    where = f"the Ray cluster at {args.address}" if ray else "this process"
+    already = f"; {len(done)} already in {args.out}/" if done else ""
+    print(
+        f"Training {todo_networks} of {len(configs)} networks in {len(todo)} tasks for {args.epochs} epochs "
+        f"on {args.device}, in {where}{already}",
+        file=sys.stderr,
+        flush=True,
+    )
+    progress = Progress(len(configs), len(done), len(todo), enabled=not args.no_progress)
+    options = {"device": args.device, "dtype": args.dtype, "threads": args.threads}
+    import time
+
     start = time.perf_counter()
-    records = run(configs, args.epochs, data, args.device, args.pack, progress=not args.no_progress)
-    seconds = time.perf_counter() - start
-    print(f"{len(configs)} networks x {args.epochs} epochs in {seconds:.1f} s", file=sys.stderr)
     try:
-        if worker is not None:
-            part = out / f"worker-{worker[0]}-of-{worker[1]}.json"
-            write_atomic(part, json.dumps({"networks": records, "seconds": seconds}, indent=1))
-            print(f"wrote {part}; merge with `python -m nndigits.sweep --merge --out {out}`")
-            return 0
-        print(report(records, out, not args.no_tensorboard), end="")
+        if ray is not None:
+            from .studies.sweep.cluster import run_on_cluster
+
+            run_on_cluster(ray, todo, splits, args.epochs, store, progress, **options)
+        else:
+            from .studies.sweep.loop import run_in_process
+
+            run_in_process(todo, splits, args.epochs, store, progress, **options)
+    except KeyboardInterrupt:
+        progress.close()
+        saved = len(store.done())
+        print(
+            f"interrupted: {saved} of {len(configs)} networks are saved in {args.out}/; "
+            "the same command trains the rest",
+            file=sys.stderr,
+        )
+        return 130
     except OSError as error:
-        print(f"python -m nndigits.sweep: error: could not write the results: {error}", file=sys.stderr)
-        return 1
-    print(f"Results, plots and TensorBoard runs: {out}/")
-    return 0
+        progress.close()
+        return fail(f"could not save a task's results: {error}")
+    except cluster_errors as error:
+        progress.close()
+        return fail(f"{error}; the finished tasks are saved in {args.out}/, the same command trains the rest")
+    finally:
+        if ray is not None:
+            ray.shutdown()
+    progress.close()
+    seconds = time.perf_counter() - start
+    print(f"{todo_networks} networks x {args.epochs} epochs in {seconds:.1f} s", file=sys.stderr)
+    return write_report(store, not args.no_tensorboard)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get st
 def build_parser():
     from .cli import Parser, positive
     from .learn.checkpoints import DEFAULT_LOGDIR
+    from .learn.devices import GPU_ENGINES
     from .learn.mnist import default_data_dir
     from .learn.sgd import ENGINES
 
@@ -54,7 +55,7 @@ def build_parser():
         "--accelerator",
         choices=["auto", "cpu", "gpu", "cuda"],
         default="auto",
-        help="where to train (default: auto = a GPU if there is one)",
+        help="where to train (default: auto = the CPU unless a GPU was measured faster for this run)",
     )
     p.add_argument(
         "--devices",
@@ -64,9 +65,11 @@ def build_parser():
     )
     p.add_argument(
         "--engine",
-        choices=ENGINES,
-        default="backprop",
-        help="how each SGD step is computed: explicit backprop (fast, default) or autograd + torch.optim.SGD",
+        choices=ENGINES + GPU_ENGINES,
+        default="native",
+        help="how each SGD step is computed: native (the book's steps for a whole chunk in C++, built on first use; "
+        "falls back to backprop without a compiler), backprop (explicit backprop in torch), autograd (quadratic cost, "
+        "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots)",
     )
     p.add_argument(
         "--threads",

@@ -24,6 +24,7 @@ from nndigits.learn import adapter
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder
 from nndigits.learn.network import one_hot
+from nndigits.learn.run import bare_trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 N, M = 40, 10  # a tiny training set of 40 examples, mini-batches of 10: 4 SGD steps per epoch
@@ -53,10 +54,7 @@ class TinyData(pl.LightningDataModule):
 
 
 def _trainer(epochs: int, **kwargs) -> pl.Trainer:
-    options = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    return pl.Trainer(
-        max_epochs=epochs, accelerator="cpu", num_sanity_val_steps=0, log_every_n_steps=1, **(options | kwargs)
-    )
+    return bare_trainer(epochs, **({"log_every_n_steps": 1} | kwargs))
 
 
 def _fit(engine: str, epochs: int = 2, **kwargs) -> tuple[pl.Trainer, BookNetwork, TinyData]:

@@ -137,7 +137,7 @@ def _trainer(**overrides) -> pl.Trainer:
     return pl.Trainer(**(options | overrides))
 
 
-@pytest.mark.parametrize("engine", ["backprop", "autograd"])
+@pytest.mark.parametrize("engine", ["backprop", "autograd", "native"])
 def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, record_property):
     """(b) BookNetwork through a real Trainer (float64), fed the rows in a fixed order in chunks, equals NumPy."""
     x32, labels = mnist

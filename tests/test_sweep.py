@@ -1,18 +1,19 @@
 """Many networks at once: each one in a sweep is exactly the network a single run trains."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder
-from nndigits.studies.sweep import Config, grid, summarise, train_group
-from nndigits.sweep import main
+from nndigits.learn.run import bare_trainer
+from nndigits.studies.sweep import Config, grid, summarise, table, train_group
+from nndigits.sweep import main, parser
 
 
 class _Data:
@@ -34,17 +35,7 @@ def _single_run(config: Config, data, epochs: int) -> torch.nn.Module:
     loader = DataLoader(
         data.train, batch_size=None, sampler=EpochOrder(len(data.train), config.batch_size, 20, config.seed)
     )
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        precision="64-true",
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = bare_trainer(epochs, precision="64-true", limit_val_batches=0)
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == epochs * -(-len(data.train) // config.batch_size)
     return model.net
@@ -87,61 +78,101 @@ def test_a_value_given_twice_makes_one_network():
     assert grid([3.0, 3.0], [[30], [30]], [10], [1, 1]) == [Config((30,), 3.0, 10, 1)]
 
 
-def test_summary_counts_stuck_runs():
-    records = [
-        {"hidden": [30], "lr": 3.0, "batch_size": 10, "seed": s, "test_correct": tc}
-        for s, tc in [(1, [9000, 9500]), (2, [8000, 8300]), (3, [9100, 9400])]
-    ]
-    (row,) = summarise(records)
-    assert row["seeds"] == 3 and row["stuck"] == 1
+def test_summary_counts_stuck_runs_only_on_runs_long_enough_to_tell():
+    def records(epochs):
+        return [
+            {"hidden": [30], "lr": 3.0, "batch_size": 10, "seed": s, "test_correct": [first] * (epochs - 1) + [last]}
+            for s, (first, last) in enumerate([(9000, 9500), (8000, 8300), (9100, 9400)], 1)
+        ]
+
+    (row,) = summarise(records(10))
+    assert row["seeds"] == 3 and row["stuck"] == 1 and row["epochs"] == 10
     assert row["best_mean"] == pytest.approx((95 + 83 + 94) / 3)
     assert row["final_mean"] == pytest.approx((95 + 83 + 94) / 3) and row["best_max"] == 95
+    (short,) = summarise(records(2))
+    assert short["stuck"] is None and "too short to judge" in table([short])
+
+
+FLAGS = ["--lr", "1", "3", "--hidden", "10", "20", "--seeds", "2", "--epochs", "2", "--limit", "1000"]
+
+
+def _sweep(*args, env=None):
+    """The command in a fresh process (stderr a pipe, as in a log file), without a Ray address."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "nndigits.sweep", *args], capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 @pytest.mark.slow
-def test_two_workers_split_the_grid_and_merge(tmp_path):
-    """The grid split across two processes, then merged: every configuration once, tables and plots written."""
-    common = [
-        "--lr",
-        "1",
-        "3",
-        "--hidden",
-        "10",
-        "20",
-        "--seeds",
-        "2",
-        "--epochs",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--no-progress",
-        "--threads",
-        "1",
-    ]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "nndigits.sweep", *common, "--worker", f"{i}/2"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
-    parts = [json.loads((tmp_path / f"worker-{i}-of-2.json").read_text())["networks"] for i in range(2)]
-    assert len(parts[0]) == len(parts[1]) == 4
-    assert not {r["name"] for r in parts[0]} & {r["name"] for r in parts[1]}
-    assert main(["--merge", "--out", str(tmp_path)]) == 0
-    merged = json.loads((tmp_path / "results.json").read_text())
-    assert len(merged["networks"]) == 8 and len(merged["configurations"]) == 4
-    assert all(r["seeds"] == 2 for r in merged["configurations"])
-    for name in ("heatmap.png", "curves.png", "table.md", "results.csv"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert len(list((tmp_path / "tb").iterdir())) == 8  # one TensorBoard run per network
-    best = [r for r in merged["networks"] if r["lr"] == 3.0 and r["hidden"] == [20]]
-    assert all(max(r["test_correct"]) > 8000 for r in best)  # they learned
+def test_the_sweep_saves_each_task_resumes_and_refuses_another_grid(tmp_path):
+    """In process: each task saved as it finishes; a rerun trains only what is missing, and equals the first."""
+    out = tmp_path / "sweep"
+    first = _sweep(*FLAGS, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "Training 8 of 8 networks in 2 tasks" in first.stderr
+    assert "\r" not in first.stderr and first.stderr.count(" done: 4 networks") == 2  # a line per task, no bar
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["networks"]) == 8 and len(results["configurations"]) == 4
+    for name in ("heatmap.png", "curves.png", "table.md", "results.csv", "manifest.json"):
+        assert (out / name).stat().st_size > 0
+    assert len(list((out / "tb").iterdir())) == 8  # one TensorBoard run per network
+    assert "too short to judge" in (out / "table.md").read_text()
+    assert all(max(r["test_correct"]) > 300 for r in results["networks"] if r["lr"] == 3.0)  # learned (chance: 100)
+    epochs = (out / "results.csv").read_text().splitlines()[1].split(",")[5]
+    assert epochs == "0"  # numbered from 0, as train numbers them
+
+    again = _sweep(*FLAGS, "--out", str(out))
+    assert again.returncode == 0 and "already trained" in again.stderr and "Training" not in again.stderr
+
+    lost = sorted((out / "tasks").glob("*.json"))[0]  # as if the sweep had stopped before this task
+    lost.unlink()
+    resumed = _sweep(*FLAGS, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Training 4 of 8 networks in 1 tasks" in resumed.stderr and "4 already in" in resumed.stderr
+    assert json.loads((out / "results.json").read_text())["networks"] == results["networks"]
+
+    other = _sweep(*FLAGS[:-4], "--epochs", "3", "--limit", "1000", "--out", str(out))
+    assert other.returncode == 1 and other.stderr.count("\n") == 1
+    assert "holds another grid" in other.stderr
+
+    (out / "table.md").unlink()
+    report = _sweep("--report", "--out", str(out), "--no-tensorboard")
+    assert report.returncode == 0 and (out / "table.md").read_text() in report.stdout
+
+
+@pytest.mark.slow
+def test_without_an_address_ray_is_not_imported(tmp_path):
+    code = (
+        "import sys; from nndigits.sweep import main; "
+        f"assert main({[*FLAGS[:-4], '--epochs', '1', '--limit', '200', '--out', str(tmp_path), '--no-tensorboard']})"
+        " == 0; print('ray' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_help_and_bad_flags_import_no_torch():
+    code = (
+        "import sys\nfrom nndigits.sweep import main\n"
+        "for argv in (['--help'], ['--lr', '0'], ['--per-task', 'x']):\n"
+        "    try: main(argv)\n"
+        "    except SystemExit as e: print(e.code)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split()[-4:] == ["0", "2", "2", "False"], result
+    assert len(result.stderr.strip().splitlines()) == 2
+
+
+def test_every_flag_says_its_default():
+    import argparse
+
+    for action in parser()._actions:
+        if action.help != argparse.SUPPRESS and action.dest != "help":
+            assert "default" in action.help, action.dest
 
 
 def test_bad_flags(capsys):
@@ -149,5 +180,19 @@ def test_bad_flags(capsys):
         main(["--lr", "0"])
     assert exit.value.code == 2 and "greater than 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--worker", "3/2"])
-    assert "--worker must be I/N" in capsys.readouterr().err
+        main(["--worker", "0/2"])  # gone: Ray does the splitting now
+    assert "unrecognized arguments: --worker" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_address_with_no_cluster_behind_it_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = _sweep(*FLAGS, "--out", str(tmp_path), "--address", f"127.0.0.1:{port}")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"no Ray cluster at 127.0.0.1:{port}" in result.stderr
+    result = _sweep(*FLAGS, "--out", str(tmp_path / "b"), "--address", "nonsense")
+    assert result.returncode == 1 and "--address must be HOST:PORT" in result.stderr

@@ -20,6 +20,8 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from .adapter import count_optimizer_steps
+from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
+from .native import native_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
 from .sgd import ENGINES, autograd_step, backprop_steps
 
@@ -33,6 +35,8 @@ class EvaluationSums(nn.Module):
 
     torchmetrics' ``SumMetric`` keeps each sum on the module's device (no sync to the
     host per batch) and resets it for every evaluation; NaN costs are kept, not dropped.
+    What it costs the book's run against plain Python sums: ``python
+    experiments/evaluation_cost.py`` (results in experiments/results/evaluation_cost.md).
     """
 
     def __init__(self) -> None:
@@ -65,9 +69,10 @@ class BookNetwork(pl.LightningModule):
     book's names.  ``learn.run.train_run(sizes, eta, m, ...)`` takes the book's.
 
     ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
-    autograd, ``torch.optim.SGD``) or ``"backprop"`` (the same step with the
-    gradient written out; the fast default).  The initial weights depend on
-    ``seed`` alone.
+    autograd, ``torch.optim.SGD``), ``"backprop"`` (the same step with the
+    gradient written out) or ``"native"`` (the backprop step in C++, a chunk of
+    mini-batches per call; the fast default, see ``native.py``).  The initial
+    weights depend on ``seed`` alone.
     """
 
     def __init__(
@@ -76,15 +81,16 @@ class BookNetwork(pl.LightningModule):
         lr: float = 3.0,
         batch_size: int = 10,
         seed: int = 0,
-        engine: str = "backprop",
+        engine: str = "native",
     ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"learning rate eta must be a positive number, got {lr}")
         if batch_size < 1:
             raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
-        if engine not in ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if engine not in ENGINES + GPU_ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES + GPU_ENGINES)}")
+        check_engine_sizes(engine, sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
@@ -95,6 +101,7 @@ class BookNetwork(pl.LightningModule):
         # The sums of each held-out dataloader (0: validation, 1: test), registered as submodules.
         self._val_sums, self._test_sums = EvaluationSums(), EvaluationSums()
         self._sums = (self._val_sums, self._test_sums)
+        self._gpu_steps = None  # the cudagraph/triton engine, built on the first chunk (learn/devices.py)
 
     @property
     def eta(self) -> float:
@@ -122,8 +129,16 @@ class BookNetwork(pl.LightningModule):
         x, y = chunk
         m = self.batch_size
         errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
-        if self.engine == "backprop":
+        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call
+            native_steps(self.net.layers, x, y, m, self.lr, errors)
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine == "backprop":
             backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
+            self._count_sgd_steps(-(-len(x) // m))
+        elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
+            if self._gpu_steps is None:
+                self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
+            self._gpu_steps(x, y, errors)
             self._count_sgd_steps(-(-len(x) // m))
         else:
             optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .checkpoints import DEFAULT_LOGDIR
 
@@ -60,6 +61,25 @@ def check_resume(checkpoint: dict, wanted: dict) -> None:
         )
 
 
+def bare_trainer(epochs: int, **options):
+    """A CPU ``pl.Trainer`` for ``epochs`` with no logger, checkpoints, progress bar, model summary or sanity check.
+
+    For studies and tests that train a ``BookNetwork`` (or a variant of it) on their own data;
+    ``train_run`` is the full run.  ``options`` are more (or overriding) Trainer arguments.
+    """
+    import pytorch_lightning as pl
+
+    defaults: dict[str, Any] = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    return pl.Trainer(max_epochs=epochs, **(defaults | options))
+
+
 def _progress_bar():
     """Lightning's tqdm bar for the training chunks of each epoch, without the per-dataloader validation bars."""
     from pytorch_lightning.callbacks import TQDMProgressBar
@@ -80,7 +100,7 @@ def train_run(
     epochs: int = 30,
     seed: int = 1,
     *,
-    engine: str = "backprop",
+    engine: str = "native",
     accelerator: str = "auto",
     threads: int | None = 1,
     data_dir: str | os.PathLike | None = None,
@@ -111,9 +131,9 @@ def train_run(
     from .stuck import StuckWatch
 
     quiet_lightning()
-    accelerator = "gpu" if accelerator == "cuda" else accelerator
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise RunError("accelerator gpu was asked for, but torch sees no CUDA GPU (use cpu or auto)")
+    from .devices import choose_accelerator  # auto = cpu unless a measured rule says the GPU is faster
+
+    accelerator = choose_accelerator(accelerator, sizes, m, engine)
     if threads:
         torch.set_num_threads(threads)
     # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU

@@ -30,7 +30,7 @@ from torch import nn
 
 from .network import SigmoidNetwork, quadratic_cost
 
-ENGINES = ("backprop", "autograd")
+ENGINES = ("backprop", "autograd", "native")  # native: the backprop step in C++, see native.py
 
 # The building blocks of explicit backpropagation, shared in the open with the stacked engine of the
 # sweep (``studies.sweep.stacked.StackedNetworks.sgd_steps``, K networks' steps at once), which is

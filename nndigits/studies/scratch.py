@@ -84,8 +84,8 @@ class Network:
             zs.append(z)
             activation = sigmoid(z)
             activations.append(activation)
-        nabla_b: list[np.ndarray] = [np.empty(0)] * len(self.biases)  # each layer's entry is set below
-        nabla_w: list[np.ndarray] = [np.empty(0)] * len(self.weights)
+        nabla_b = [np.empty(0)] * len(self.biases)  # each layer's entry is set below
+        nabla_w = [np.empty(0)] * len(self.weights)
         delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
         nabla_b[-1] = delta
         nabla_w[-1] = np.outer(delta, activations[-2])

@@ -24,9 +24,10 @@ instead (the default: see ``experiments/benchmark.py --sweep`` for the measureme
 
     python -m nndigits.sweep --lr 0.001 0.1 1 3 10 100 --hidden 10 30 100 --seeds 5 --epochs 30
 
-Split a grid across processes or machines with ``--worker I/N`` (each worker
-trains every N-th configuration and writes ``worker-I-of-N.json``), then
-``python -m nndigits.sweep --merge OUT`` builds the tables and plots.
+A grid is cut into tasks (``tasks.plan``: one per stacked group, at most ``--per-task`` networks each);
+they run one after another in this process (``loop.run_in_process``) or as Ray tasks on a cluster
+(``cluster.run_on_cluster``, ``--address``).  Each finished task is saved in the results folder at once
+(``store.Store``), so a stopped sweep loses nothing and the same command trains only the rest.
 """
 
 from .grid import STUCK_BELOW, Config, grid

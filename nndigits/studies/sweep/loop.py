@@ -25,7 +25,8 @@ def train_group(
 
     ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches is gathered
     for all K networks at once; small chunks keep the gathered rows in cache (measured: 25 beats 100 and 500).
-    ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
+    ``on_epoch(epoch, nets, val_correct, test_correct, costs)``
+    is called after each epoch.
     """
     from ...learn.datamodule import EpochOrder
 
@@ -66,7 +67,7 @@ def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", pr
         key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
         groups.setdefault(key, []).append(c)
     bar = None
-    if progress:
+    if progress and sys.stderr.isatty():  # a bar's carriage returns belong on a terminal, not in a log
         from tqdm import tqdm
 
         bar = tqdm(
@@ -97,3 +98,21 @@ def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", pr
     if bar is not None:
         bar.close()
     return list(records.values())
+
+
+def run_in_process(tasks: list[list[Config]], splits: dict, epochs: int, store, progress, **options) -> int:
+    """Train the tasks one after another in this process, saving each into ``store`` as it finishes.
+
+    ``options``: ``device``, ``dtype``, ``threads`` as for ``tasks.train_task``.  Returns the tasks trained.
+    """
+    from .tasks import train_task
+
+    for configs in tasks:
+        progress.status(1, 0)
+        k = len(configs)
+        result = train_task(
+            configs, splits, epochs, tick=lambda fraction, k=k: progress.partial(k * fraction), **options
+        )
+        store.save(result)
+        progress.finished(result)
+    return len(tasks)

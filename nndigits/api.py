@@ -8,7 +8,7 @@
     net.evaluate(test)                     # how many of the 10,000 test digits it gets right
     net.predict("my_digit.png")            # a digit from a photo or scan
     net.show_hidden(); net.show_mistakes(test); net.show_confusion(test)       # matplotlib figures
-    net = nndigits.load("runs/784-30-10_eta3_m10/version_0/checkpoints/last.ckpt")
+    net = nndigits.load("runs/784-30-10_eta3_m10_seed1/version_0/checkpoints/last.ckpt")
 
 ``fit`` trains through ``learn.run.train_run``, the one training path that
 ``python -m nndigits.train`` uses too: the same Lightning Trainer, the same

@@ -97,7 +97,7 @@ def test_fit_prints_the_epoch_lines_and_returns_what_the_trainer_measured(quick_
 @pytest.mark.slow
 def test_fit_with_a_logdir_writes_the_commands_logs_and_checkpoint(quick_run, logged_run, mnist_test):
     net, history, logdir = logged_run
-    version = logdir / "784-30-10_eta3_m10" / "version_0"
+    version = logdir / "784-30-10_eta3_m10_seed3" / "version_0"  # the run folder names the seed
     assert net.checkpoint == version / "checkpoints" / "last.ckpt" and net.checkpoint.is_file()
     assert list(version.glob("events.out.tfevents.*"))
     # logging changes nothing in the training: the same seed learns the same weights

@@ -249,7 +249,7 @@ def test_one_run_at_a_time_and_stop_works(client, trained):
     # Draw now uses the new network: the run's last checkpoint, listed under the log dir
     current = client.get("/api/networks").json()
     assert end["network"] == current["current"]
-    assert any(n["id"] == end["network"] and "seed" not in n["name"] for n in current["networks"])
+    assert any(n["id"] == end["network"] and "_seed3/" in n["name"] for n in current["networks"])
 
 
 def test_a_short_run_ends_done(client):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -191,12 +191,8 @@ def fit(
     logdir: str | os.PathLike | None = DEFAULT_LOGDIR,
     progress: bool = False,
     verbose: bool = True,
-    engine: str = "backprop",
-    accelerator: str = "auto",
-    threads: int | None = 1,
-    data_dir: str | os.PathLike | None = None,
-    callbacks: Sequence[object] = (),
     say: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> tuple[Network, History]:
     """Train ``sizes`` by mini-batch stochastic gradient descent; return ``(net, history)``.
 
@@ -209,6 +205,9 @@ def fit(
     (``net.checkpoint``); ``logdir=None`` writes nothing.  ``progress`` shows
     Lightning's progress bar.  Interrupting (Ctrl-C, or the notebook's stop
     button) ends training after the current chunk and returns what was learned.
+    Other keywords go to ``train_run`` as they are (``engine``, ``accelerator``,
+    ``threads``, ``data_dir``, ``images``, ``callbacks``), so their defaults are the
+    train command's: one place decides them.
     """
     from .learn.run import train_run
 
@@ -218,14 +217,10 @@ def fit(
         m=m,
         epochs=epochs,
         seed=seed,
-        engine=engine,
-        accelerator=accelerator,
-        threads=threads,
-        data_dir=data_dir,
         logdir=logdir,
         progress=progress,
-        callbacks=callbacks,
         say=(say or print) if verbose else None,
+        **options,
     )
     if result.interrupted and verbose:
         done = len(result.history)

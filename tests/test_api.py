@@ -19,6 +19,7 @@ from PIL import Image
 import nndigits
 from nndigits.learn.checkpoints import CheckpointError
 from nndigits.learn.network import SigmoidNetwork
+from nndigits.learn.run import run_name
 from nndigits.use.images import ImageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def test_fit_prints_the_epoch_lines_and_returns_what_the_trainer_measured(quick_
 @pytest.mark.slow
 def test_fit_with_a_logdir_writes_the_commands_logs_and_checkpoint(quick_run, logged_run, mnist_test):
     net, history, logdir = logged_run
-    version = logdir / "784-30-10_eta3_m10_seed3" / "version_0"  # the run folder names the seed
+    version = logdir / run_name([784, 30, 10], 3.0, 10, 3) / "version_0"
     assert net.checkpoint == version / "checkpoints" / "last.ckpt" and net.checkpoint.is_file()
     assert list(version.glob("events.out.tfevents.*"))
     # logging changes nothing in the training: the same seed learns the same weights

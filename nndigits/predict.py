@@ -19,6 +19,8 @@ importing torch.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .cli import (
     Parser,
     add_checkpoint,
@@ -51,6 +53,12 @@ def build_parser() -> Parser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s), one digit each")
     add_checkpoint(p)
     p.add_argument("--show", action="store_true", help="also print the 28x28 image the network sees, as text")
+    p.add_argument(
+        "--show-dir",
+        metavar="DIR",
+        default=None,
+        help="also save the 28x28 image the network sees as DIR/<image name>.28x28.png (default: not saved)",
+    )
     return p
 
 
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     net = load_checkpoint_or_fail(args.checkpoint)
 
     from .use.classify import predict
-    from .use.images import ascii_art, load_digit
+    from .use.images import ascii_art, load_digit, save_mnist_png
 
     bad = image_errors()
     failed = 0
@@ -76,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
         if args.show:
             print(ascii_art(x), flush=True)
+        if args.show_dir:
+            target = Path(args.show_dir) / f"{Path(path).name}.28x28.png"
+            try:
+                save_mnist_png(x, target)
+            except OSError as error:
+                fail(PROG, f"cannot write {target}: {error.strerror or error}")
+                return 1
     return 1 if failed else 0
 
 

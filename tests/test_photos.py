@@ -167,3 +167,26 @@ def test_save_mnist_png_writes_what_the_network_sees(tmp_path, mnist_test):
     big = save_mnist_png(x[7].numpy(), tmp_path / "big.png", scale=10)
     assert Image.open(big).size == (280, 280)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["big.png", "digit.png", "seen"]  # no temporary left
+
+
+def test_predict_show_dir_writes_what_the_network_saw(book_run, mnist_test, tmp_path, capsys):
+    from nndigits import predict
+
+    x, labels = mnist_test
+    page = photo(x[3].numpy(), np.random.default_rng(3))
+    page.save(tmp_path / "photo.png")
+    seen = tmp_path / "seen"
+    code = predict.main(
+        [str(tmp_path / "photo.png"), "--checkpoint", str(book_run.checkpoint), "--show-dir", str(seen)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and str(seen / "photo.png.28x28.png") in out
+    back = np.asarray(Image.open(seen / "photo.png.28x28.png"), dtype=np.float32).reshape(-1) / 255
+    assert np.abs(back - load_digit(tmp_path / "photo.png")).max() <= 0.5 / 255 + 1e-6
+    (seen / "blocked.png.28x28.png").mkdir()  # a folder where the picture should go: one line, exit 1
+    page.save(tmp_path / "blocked.png")
+    code = predict.main(
+        [str(tmp_path / "blocked.png"), "--checkpoint", str(book_run.checkpoint), "--show-dir", str(seen)]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "cannot write" in err and "Traceback" not in err

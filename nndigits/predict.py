@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             target = Path(args.show_dir) / f"{Path(path).name}.28x28.png"
             try:
                 save_mnist_png(x, target)
+                print(f"  the 28x28 the network saw: {target}", flush=True)
             except OSError as error:
                 fail(PROG, f"cannot write {target}: {error.strerror or error}")
                 return 1

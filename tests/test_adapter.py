@@ -88,7 +88,7 @@ def test_epochs_begun_is_right_when_the_iterator_is_made_also_on_resume(tmp_path
 
     trainer, _, _ = _fit("backprop", epochs=1)
     trainer.save_checkpoint(tmp_path / "after-epoch-0.ckpt")
-    resumed_model, resumed = BookNetwork([6, 4, 3], lr=1.0, batch_size=M), TinyData()
+    resumed_model, resumed = BookNetwork([6, 4, 3], lr=1.0, batch_size=M, engine="backprop"), TinyData()
     resumed_model.print = lambda *args, **kw: None  # type: ignore[method-assign]
     _trainer(3).fit(resumed_model, datamodule=resumed, ckpt_path=tmp_path / "after-epoch-0.ckpt")
     assert resumed.epochs_seen == [1, 2]

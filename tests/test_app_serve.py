@@ -60,6 +60,7 @@ def test_unknown_host_is_one_line_and_exit_1():
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no-such-host.invalid" in r.stderr
 
 
+@pytest.mark.slow  # starts the server in subprocesses: tens of seconds on a busy machine
 def test_another_host_warns_and_a_bad_checkpoint_is_one_line(tmp_path):
     bad = tmp_path / "bad.ckpt"
     bad.write_text("not a checkpoint")

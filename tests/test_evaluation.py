@@ -45,7 +45,7 @@ def _fit(model: BookNetwork) -> Tiny:
 
 
 def test_epoch_metrics_are_the_sums_over_every_batch():
-    model = BookNetwork([5, 4, 3], lr=1.0, batch_size=10)
+    model = BookNetwork([5, 4, 3], lr=1.0, batch_size=10, engine="backprop")
     data = _fit(model)
     with torch.no_grad():
         a = model.net(data.x)
@@ -65,7 +65,7 @@ def test_a_variant_overrides_evaluate_only():
         def evaluate(self, x, labels):
             return (labels == 0).sum(), torch.zeros(())
 
-    model = AlwaysZero([5, 4, 3], lr=1.0, batch_size=10)
+    model = AlwaysZero([5, 4, 3], lr=1.0, batch_size=10, engine="backprop")
     data = _fit(model)
     assert model.history[-1]["val/correct"] == int((data.labels[:25] == 0).sum())
     assert model.history[-1]["test/cost"] == 0.0

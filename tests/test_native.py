@@ -50,6 +50,7 @@ def _max_diff(a, b) -> float:
     return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
 
 
+@pytest.mark.slow  # builds the C++ extension when its cache is cold: tens of seconds
 def test_extension_builds_and_loads(record_property):
     """The C++ extension builds (first use) or loads from torch's cache; a failure names its reason."""
     assert native.available(), native.unavailable()

@@ -47,7 +47,7 @@ MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (of full scal
 INK_THRESHOLD = 0.2  # pixels above this fraction of the strongest ink define the bounding box
 NOISE_FLOOR = 0.05  # ink below this fraction is set to 0 (paper texture, JPEG noise)
 MIN_STROKE = 1.6  # thinnest stroke, in pixels of the 20x20 box, before thin lines are thickened
-UNEVEN = 0.03  # the border's paper varies by more than this (its interquartile range): uneven light
+UNEVEN = 0.03  # the border's paper varies by more than this (40% of its values, paper side): uneven light
 BACKGROUND_SIDE = 128  # the paper's brightness is estimated on a copy this size (long side)
 
 
@@ -156,8 +156,10 @@ def ink_map(gray: np.ndarray, name: str = "image") -> np.ndarray:
     paper = float(np.median(border))
     if abs(paper - 0.5) < 0.1:  # border undecided: the whole image's median is the paper
         paper = float(np.median(gray))
-    q25, q75 = np.percentile(border, [25, 75])
-    if q75 - q25 > UNEVEN and min(gray.shape) >= 8:  # the paper is not one grey: light it evenly first
+    # How much the paper itself varies: the spread on the paper's side of the median only, so that strokes
+    # running off the edge (a minority of the border, on the ink's side) do not look like uneven light.
+    low, high = np.percentile(border, [50, 90] if paper > 0.5 else [10, 50])
+    if high - low > UNEVEN and min(gray.shape) >= 8:  # the paper is not one grey: light it evenly first
         return _even_ink(gray, light_paper=paper > 0.5, name=name)
     ink = 1.0 - gray if paper > 0.5 else gray
     paper = 1.0 - paper if paper > 0.5 else paper

@@ -34,7 +34,7 @@ def test_help_is_fast_and_imports_nothing_heavy():
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--port", "x"], "--port must be a number"),
+        (["--port", "x"], "--port: must be a whole number"),
         (["--port", "70000"], "at most 65535"),
         (["--nope"], "unrecognized"),
     ],

@@ -35,13 +35,13 @@ import math
 import time
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
 
 from .adapter import file_writer
+from .outputs import KeepsOutputs
 
 # One quantity per chart: TensorBoard colours a chart's series by run and tells the tags of one run
 # apart by marker shape only, so a chart with one tag is one line per run, named by the title.
@@ -189,7 +189,7 @@ def _joined(batches: list[tuple]) -> tuple:
     return tuple(None if parts[0] is None else torch.cat(parts) for parts in zip(*batches))
 
 
-class Dashboards(pl.Callback):
+class Dashboards(KeepsOutputs):
     """Log dashboards to the trainer's TensorBoardLogger; without one, do nothing.
 
     ``images``: histograms and images too (else scalars and hyperparameters only).
@@ -203,7 +203,6 @@ class Dashboards(pl.Callback):
         self.logger: TensorBoardLogger | None = None
         self.seconds = 0.0  # time spent logging, to keep an eye on its cost
         self._outputs: dict[str, list] = {}
-        self._last = self._hook = None
 
     # --- set up: find the logger, write the chart layout, keep the validation outputs ---
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -212,27 +211,18 @@ class Dashboards(pl.Callback):
             return
         self.logger.experiment.add_custom_scalars(LAYOUT)
         if self.images:  # the network's outputs on each validation batch, without a second forward pass
-            self._hook = getattr(pl_module, "net", pl_module).register_forward_hook(self._keep)
-
-    def _keep(self, module, inputs, output) -> None:
-        if not torch.is_grad_enabled():  # evaluation, not a training step of the autograd engine
-            self._last = output
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+            self.watch(pl_module)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._outputs = {}
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self._hook is not None and self._last is not None and not trainer.sanity_checking:
+        output = self.take_output()
+        if self.watching() and output is not None and not trainer.sanity_checking:
             x, labels = batch
             split = SPLITS.get(dataloader_idx, str(dataloader_idx))
             keep_x = split == "test" and self._drawing(trainer)  # the images (10,000 x 784) only when drawn
-            self._outputs.setdefault(split, []).append((x if keep_x else None, labels, self._last.detach()))
-        self._last = None
+            self._outputs.setdefault(split, []).append((x if keep_x else None, labels, output))
 
     def _drawing(self, trainer) -> bool:
         """Whether this epoch draws the images: after every ``every`` epochs, and after the last."""

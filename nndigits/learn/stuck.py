@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytorch_lightning as pl
 import torch
+
+from .outputs import KeepsOutputs
 
 READ_MORE = (
     "read experiments/README.md, section 1; chapter 3 of the book fixes this (cross-entropy, better initial weights)"
@@ -76,7 +77,7 @@ def flat_message(best: float, epochs: int, window: int) -> str:
     )
 
 
-class StuckWatch(pl.Callback):
+class StuckWatch(KeepsOutputs):
     """Watch the validation outputs and ``say`` one line the first time the run is clearly stuck."""
 
     def __init__(
@@ -91,29 +92,19 @@ class StuckWatch(pl.Callback):
         self.say, self.after = say, after
         self.flat_epochs, self.flat_below, self.flat_gain, self.window = flat_epochs, flat_below, flat_gain, window
         self.message: str | None = None  # what was said, once
-        self._hook = self._last = None
         self._batches: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._accuracies: list[float] = []
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self._hook = getattr(pl_module, "net", pl_module).register_forward_hook(self._keep)
-
-    def _keep(self, module, inputs, output) -> None:
-        if not torch.is_grad_enabled():  # evaluation, not a training step of the autograd engine
-            self._last = output
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        self.watch(pl_module)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._batches = []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if dataloader_idx == 0 and self._last is not None and not trainer.sanity_checking:
-            self._batches.append((self._last.detach(), batch[1]))
-        self._last = None
+        output = self.take_output()
+        if dataloader_idx == 0 and output is not None and not trainer.sanity_checking:
+            self._batches.append((output, batch[1]))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:  # after validation, so after the Epoch line
         if trainer.sanity_checking or not self._batches or self.message is not None:

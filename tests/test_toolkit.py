@@ -1,4 +1,4 @@
-"""The command toolkit (nndigits/cli.py): validators bounded by dtypes and the machine, one-line errors, exit codes,
+"""The command toolkit (nndigits/cli/): validators bounded by dtypes and the machine, one-line errors, exit codes,
 instant --help, and a property test driving every command with generated extreme values."""
 
 from __future__ import annotations

@@ -63,29 +63,32 @@
     if (strokes.length) readPad(); else { clearView(); lastSource = null; }
   });
 
-  async function read(body, name, started) {
+  // quiet: a re-reading after the network changed, which must not replace the message that says so
+  async function read(body, name, started, quiet = false) {
     const mine = ++request;
     try {
       const reading = await NN.api("/api/predict?name=" + encodeURIComponent(name), { method: "POST", body, headers: { "Content-Type": "application/octet-stream" } });
       if (mine !== request) return;  // a newer stroke is on its way
       show(reading);
-      NN.say(msg, name === "drawing" ? "" : `Read ${name}`, "ok");
+      if (!quiet) NN.say(msg, name === "drawing" ? "" : `Read ${name}`, "ok");
     } catch (e) {
       if (mine !== request) return;
+      if (lastSource && lastSource.kind === "file") lastSource = null;  // nothing read: nothing to read again
       NN.say(msg, e.message, "error");
     }
     if (mine === request) { NN.timings.push(performance.now() - started); NN.readings++; }
   }
-  function readPad() {
+  function readPad(quiet = false) {
     const started = performance.now();
     lastSource = { kind: "pad" };
-    pad.toBlob((blob) => read(blob, "drawing", started), "image/png");
+    pad.toBlob((blob) => read(blob, "drawing", started, quiet), "image/png");
   }
   document.getElementById("upload").addEventListener("change", (e) => {
     const file = e.target.files[0];
     if (!file) return;
     strokes.length = 0; redraw();
     if (NN.maxUpload && file.size > NN.maxUpload) {  // the server refuses it too (413); this saves the upload
+      ++request; lastSource = null;  // an answer still on its way belongs to an older file: drop it
       NN.say(msg, `${file.name}: the file is over the upload limit of ${NN.maxUpload / 2 ** 20} MiB`, "error");
       e.target.value = "";
       return;
@@ -123,8 +126,8 @@
     hidden.innerHTML = "";
     if (network) network.weights.forEach((w, j) => hidden.append(NN.tile(w, `#${j}`)));
     if (network && network.weights.length === 0) hidden.textContent = "This network has no hidden layer.";
-    if (lastSource && lastSource.kind === "pad" && strokes.length) readPad();
-    else if (lastSource && lastSource.kind === "file") read(lastSource.file, lastSource.file.name, performance.now());
+    if (lastSource && lastSource.kind === "pad" && strokes.length) readPad(true);
+    else if (lastSource && lastSource.kind === "file") read(lastSource.file, lastSource.file.name, performance.now(), true);
     else clearView();
   });
   redraw();

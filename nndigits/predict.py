@@ -22,14 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli import (
+    Failure,
     Parser,
     add_checkpoint,
     check_image_count,
     command,
     exit_with,
-    fail,
-    image_error_message,
-    image_errors,
+    for_each_image,
     load_checkpoint_or_fail,
 )
 
@@ -71,15 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from .use.classify import predict
     from .use.images import ascii_art, load_digit, save_mnist_png
 
-    bad = image_errors()
-    failed = 0
-    for path in args.images:
-        try:
-            x = load_digit(path)
-        except bad as error:
-            fail(PROG, image_error_message(path, error))
-            failed += 1
-            continue
+    def show(path: str, x) -> None:
         digit, confidence, second, second_a = predict(net, x)[0]
         print(f"{path}: {digit}  (confidence {confidence:.2f}; runner-up {second} {second_a:.2f})", flush=True)
         if args.show:
@@ -88,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             target = Path(args.show_dir) / f"{Path(path).name}.28x28.png"
             try:
                 save_mnist_png(x, target)
-                print(f"  the 28x28 the network saw: {target}", flush=True)
             except OSError as error:
-                fail(PROG, f"cannot write {target}: {error.strerror or error}")
-                return 1
-    return 1 if failed else 0
+                raise Failure(f"cannot write {target}: {error.strerror or error}") from None
+            print(f"  the 28x28 the network saw: {target}", flush=True)
+
+    return for_each_image(PROG, args.images, load_digit, show)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ from .cli import (
     check_image_count,
     command,
     exit_with,
-    fail,
-    image_error_message,
-    image_errors,
+    for_each_image,
     load_checkpoint_or_fail,
 )
 
@@ -51,20 +49,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from .use.segment import read_file
 
-    bad = image_errors()
-    failed = 0
-    for path in args.images:
-        try:
-            digits = read_file(path, net)
-        except bad as error:
-            fail(PROG, image_error_message(path, error))
-            failed += 1
-            continue
+    def show(path: str, digits) -> None:
         for d in digits:
             print(f"  {d.digit}  columns {d.left}-{d.right}  (confidence {d.confidence:.2f})")
         line = "".join(str(d.digit) for d in digits)
         print(f"{path}: {line}" if len(args.images) > 1 else line, flush=True)
-    return 1 if failed else 0
+
+    return for_each_image(PROG, args.images, lambda path: read_file(path, net), show)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from .machine import (
 from .resources import (
     MAX_IMAGES,
     check_image_count,
+    for_each_image,
     image_error_message,
     image_errors,
     load_checkpoint_or_fail,
@@ -98,6 +99,7 @@ __all__ = [
     "command",
     "exit_with",
     "fail",
+    "for_each_image",
     "image_error_message",
     "image_errors",
     "load_checkpoint_or_fail",

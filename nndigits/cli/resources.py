@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import Failure, UsageError, os_message
+from .errors import Failure, UsageError, fail, os_message
 
 MAX_IMAGES = 100_000  # per call of predict / read; more is a runaway glob
 
@@ -33,6 +33,22 @@ def image_error_message(path, error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return f"{path} is too large to preprocess in the memory available"
     return str(error)
+
+
+def for_each_image(prog: str, paths: Sequence[str], load: Callable, use: Callable) -> int:
+    """``use(path, load(path))`` for every image in turn; one that cannot be read is one error line and the others
+    go on.  The exit code: 1 if any image could not be read, else 0 (``use`` raises ``Failure`` to stop)."""
+    bad = image_errors()
+    failed = 0
+    for path in paths:
+        try:
+            loaded = load(path)
+        except bad as error:
+            fail(prog, image_error_message(path, error))
+            failed += 1
+            continue
+        use(path, loaded)
+    return 1 if failed else 0
 
 
 def load_checkpoint_or_fail(path=None, logdir=None):

@@ -130,11 +130,11 @@ def train_run(
     from .checkpoints import read_checkpoint
     from .dashboards import Dashboards
     from .datamodule import MNISTDataModule
+    from .devices import choose_accelerator
     from .stuck import StuckWatch
 
     quiet_lightning()
-    from .devices import choose_accelerator  # auto = cpu unless a measured rule says the GPU is faster
-
+    # auto = the CPU unless a measured rule says the GPU is faster for this run (learn/devices.py)
     accelerator = choose_accelerator(accelerator, sizes, m, engine)
     if threads:
         torch.set_num_threads(threads)
@@ -194,13 +194,11 @@ def train_run(
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
         say(f"Loading MNIST from {data.data_dir} ...")
     start = time.perf_counter()
-    interrupted = False
     try:
         trainer.fit(model, datamodule=data, ckpt_path=None if resume is None else str(resume))
     except SystemExit:  # Lightning turns Ctrl-C into a graceful stop and sys.exit(1)
         if not trainer.interrupted:
             raise
-        interrupted = True
     last = checkpoints.last_model_path if checkpoints is not None else ""
     return RunResult(
         model=model,
@@ -208,6 +206,6 @@ def train_run(
         log_dir=Path(logger.log_dir) if logger is not None else None,
         checkpoint=Path(last) if last else None,
         seconds=time.perf_counter() - start,
-        interrupted=interrupted or bool(trainer.interrupted),
+        interrupted=bool(trainer.interrupted),
         trainer=trainer,
     )

@@ -227,3 +227,45 @@ def test_two_processes_building_at_once(tmp_path):
         assert out.startswith("built"), (out, err)
         assert "unavailable" not in err
     print("first-use build, two processes at once:", [out.strip() for out, _ in outs])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rows_read_by_number_are_the_gathered_rows(mnist_train, dtype):
+    """``index=``: the steps on x[index] read in place are bit for bit the steps on the gathered copy."""
+    x, labels = mnist_train
+    x, y = x[:TRAIN_SIZE].to(dtype), one_hot(labels[:TRAIN_SIZE], 10, dtype)
+    index = torch.from_numpy(np.random.default_rng(11).permutation(TRAIN_SIZE)[:2005])
+    a, b = _twins([784, 30, 10], dtype)
+    e1, e2 = torch.empty(2005, 10, dtype=dtype), torch.empty(2005, 10, dtype=dtype)
+    for chunk in index.split(500):  # chunks of 50 mini-batches, the last one short (5 rows)
+        native.native_steps(a.layers, x[chunk], y[chunk], M, ETA, e1[: len(chunk)])
+        native.native_steps(b.layers, x, y, M, ETA, e2[: len(chunk)], index=chunk)
+        assert torch.equal(e1[: len(chunk)], e2[: len(chunk)])
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert _max_diff(a, SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(3)).to(dtype)) > 0.1
+
+
+def test_float32_rows_into_float64_weights_convert_like_to(rows):
+    """float32 data, float64 weights (Lightning's precision="64-true"): as if the rows were ``.double()``'d first."""
+    x, y = rows
+    a, b = _twins([784, 30, 10], torch.float64)
+    e1, e2 = torch.empty(len(x), 10, dtype=torch.float64), torch.empty(len(x), 10, dtype=torch.float64)
+    index = torch.arange(len(x)).flip(0)
+    native.native_steps(a.layers, x.double()[index], y.double()[index], M, ETA, e1)
+    native.native_steps(b.layers, x, y, M, ETA, e2, index=index)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert torch.equal(e1, e2)
+
+
+def test_bad_row_numbers_are_refused_before_any_step(rows):
+    x, y = (t[:100] for t in rows)
+    net = SigmoidNetwork([784, 30, 10])
+    before = [p.clone() for p in net.parameters()]
+    for bad in (torch.tensor([0, 1, 100]), torch.tensor([5, -1]), torch.tensor([2**62])):
+        with pytest.raises(IndexError, match="not a row of x"):
+            native.native_steps(net.layers, x, y, M, ETA, torch.empty(len(bad), 10), index=bad)
+    with pytest.raises(ValueError, match="int64"):
+        native.native_steps(net.layers, x, y, M, ETA, torch.empty(2, 10), index=torch.tensor([0, 1], dtype=torch.int32))
+    with pytest.raises(ValueError, match="shapes"):
+        native.native_steps(net.layers, x, y, M, ETA, torch.empty(3, 10), index=torch.tensor([0, 1]))
+    assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))

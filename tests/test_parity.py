@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from nndigits.learn.book import BookNetwork
-from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule
+from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule, Rows, TrainingChunks
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
 from nndigits.learn.sgd import backprop_step
@@ -137,11 +137,24 @@ def _trainer(**overrides) -> pl.Trainer:
     return pl.Trainer(**(options | overrides))
 
 
-@pytest.mark.parametrize("engine", ["backprop", "autograd", "native"])
-def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, record_property):
-    """(b) BookNetwork through a real Trainer (float64), fed the rows in a fixed order in chunks, equals NumPy."""
+@pytest.mark.parametrize(
+    "engine, chunks",
+    [
+        ("backprop", Chunks),
+        ("autograd", Chunks),
+        ("native", Chunks),
+        ("native", TrainingChunks),
+        ("backprop", TrainingChunks),
+    ],
+)
+def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, chunks, record_property):
+    """(b) BookNetwork through a real Trainer (float64), fed the rows in a fixed order in chunks, equals NumPy.
+
+    The chunks come as gathered (x, y) pairs, which Lightning converts to float64, or as ``Rows`` of the
+    float32 training set (as MNISTDataModule gives them), which the engine reads and converts itself.
+    """
     x32, labels = mnist
-    train = Chunks(x32[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))  # as MNISTDataModule holds it: float32
+    train = chunks(x32[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))  # as MNISTDataModule holds it: float32
     order = torch.from_numpy(rows)
     loader = DataLoader(train, sampler=order.split(M * CHUNK_STEPS), batch_size=None)  # as train_dataloader does
     model = BookNetwork([784, 30, 10], lr=ETA, batch_size=M, seed=5, engine=engine)
@@ -160,8 +173,8 @@ def test_lightning_module_matches_numpy_on_mnist(mnist, rows, engine, record_pro
     trained = _params(model.net.layers)
     assert max(float(np.abs(p - q).max()) for p, q in zip(trained, start)) > 0.1  # it did learn
     diff = _max_diff(trained, reference)
-    record_property(f"lightning_{engine}_vs_numpy", diff)
-    print(f"max |diff| lightning[{engine}] vs numpy: {diff:.2e}")
+    record_property(f"lightning_{engine}_{chunks.__name__}_vs_numpy", diff)
+    print(f"max |diff| lightning[{engine}, {chunks.__name__}] vs numpy: {diff:.2e}")
     assert diff < TOLERANCE
 
 
@@ -179,7 +192,8 @@ class _Recorder(pl.LightningModule):
         self.matches = 0
 
     def training_step(self, chunk, chunk_idx):
-        x, y = chunk
+        assert isinstance(chunk, Rows) and chunk.x is self.train.x  # row numbers into the training set, not a copy
+        x, y = chunk.gather()
         seen = self.seen.setdefault(self.current_epoch, [])
         offset = sum(len(s) for s in seen)
         index = self.expected.order(self.current_epoch)[offset : offset + len(x)]
@@ -196,7 +210,7 @@ def test_datamodule_order_is_epoch_order(mnist):
     data = MNISTDataModule(batch_size=M, seed=3, chunk_steps=500)
     x32, labels = mnist
     # The DataModule's own tensors, put in place as its setup() would (setup skips once they exist).
-    data.train = Chunks(x32[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))
+    data.train = TrainingChunks(x32[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))
     data.val = Chunks(x32[TRAIN_SIZE:], labels[TRAIN_SIZE:])
     data.test = data.val
     loader = data.train_dataloader()

@@ -398,3 +398,36 @@ def test_perceptrons_refuses_every_flag_but_help(argv, tmp_path):
         assert code == 0 and "NAND" in out
     elif not helped:
         assert code == 2 and "NAND" not in out, (argv, err)
+
+
+# -- ending a command -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("code", [0, 1, 3])
+def test_exit_with_runs_exit_handlers_and_keeps_the_code(code):
+    """With torch loaded the process ends without the interpreter's teardown, but after the atexit handlers."""
+    program = (
+        "import atexit, sys, torch\n"
+        "from nndigits.cli import exit_with\n"
+        "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
+        "late = Late()\n"
+        "atexit.register(lambda: print('handler ran', flush=True))\n"
+        "sys.stdout.write('buffered, no newline')\n"
+        f"exit_with({code})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr[-300:]
+    assert result.stdout == "buffered, no newlinehandler ran\n"
+
+
+def test_exit_with_waits_for_a_live_thread():
+    """Another thread still working: the ordinary exit, which waits for it to finish."""
+    program = (
+        "import threading, time, torch\n"
+        "from nndigits.cli import exit_with\n"
+        "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
+        "late = Late()\n"
+        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished', flush=True))).start()\n"
+        "exit_with(4)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 4, result.stderr[-300:]
+    assert result.stdout == "thread finished\ninterpreter teardown\n"

@@ -8,6 +8,7 @@ exit 130), exits quietly on a broken pipe (``predict ... | head -1``), and turns
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -128,8 +129,16 @@ def exit_with(code: int) -> None:
     After Ctrl-C the process ends at once (``os._exit``), streams flushed: a KeyboardInterrupt that landed
     inside a C extension's own Python call (torch's import does some) leaves a flag that makes the
     interpreter kill itself with SIGINT on a normal exit, whatever the exit code -- not 130.
+
+    Once torch is loaded, a normal exit ends the same way, after the exit handlers (``atexit``: logging,
+    TensorBoard, Ray) have run and the streams are flushed, when no other thread is alive: the
+    interpreter's own teardown of torch's and Lightning's thousands of modules then adds more than a
+    second to every command and does nothing for it (every file is written and closed by then;
+    ``experiments/startup.py`` measures it).
     """
-    if code == EXIT_INTERRUPTED:
+    if code == EXIT_INTERRUPTED or ("torch" in sys.modules and threading.active_count() == 1):
+        if code != EXIT_INTERRUPTED:
+            atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

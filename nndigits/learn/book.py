@@ -20,6 +20,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from .adapter import count_optimizer_steps
+from .datamodule import Rows
 from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
 from .native import native_steps
 from .network import BOOK_SIZES, SigmoidNetwork, one_hot
@@ -126,34 +127,40 @@ class BookNetwork(pl.LightningModule):
         self._train_count = 0
 
     def training_step(self, chunk, chunk_idx):
-        x, y = chunk
+        # A chunk is ``Rows`` (the training set's rows by number, from MNISTDataModule) or an (x, y) pair.
+        rows = chunk if isinstance(chunk, Rows) else Rows(*chunk)
         m = self.batch_size
-        errors = torch.empty_like(y)  # a - y for every example, filled in by the steps
-        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call
-            native_steps(self.net.layers, x, y, m, self.lr, errors)
-            self._count_sgd_steps(-(-len(x) // m))
-        elif self.engine == "backprop":
-            backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
-            self._count_sgd_steps(-(-len(x) // m))
-        elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
-            if self._gpu_steps is None:
-                self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
-            self._gpu_steps(x, y, errors)
-            self._count_sgd_steps(-(-len(x) // m))
+        weight = self.net.linear_layers()[0].weight
+        errors = torch.empty(len(rows), rows.y.shape[1], dtype=weight.dtype, device=weight.device)  # a - y per row
+        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call, rows read in place
+            native_steps(self.net.layers, rows.x, rows.y, m, self.lr, errors, index=rows.index)
+            self._count_sgd_steps(-(-len(rows) // m))
+            n = len(rows)
         else:
-            optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
-            for start in range(0, len(x), m):
-                autograd_step(
-                    self.net,
-                    optimizer,
-                    x[start : start + m],
-                    y[start : start + m],
-                    errors[start : start + m],
-                    backward=self.manual_backward,
-                )
+            x, y = rows.gather(weight.dtype)
+            n = len(x)
+            if self.engine == "backprop":
+                backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
+                self._count_sgd_steps(-(-len(x) // m))
+            elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
+                if self._gpu_steps is None:
+                    self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
+                self._gpu_steps(x, y, errors)
+                self._count_sgd_steps(-(-len(x) // m))
+            else:
+                optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
+                for start in range(0, len(x), m):
+                    autograd_step(
+                        self.net,
+                        optimizer,
+                        x[start : start + m],
+                        y[start : start + m],
+                        errors[start : start + m],
+                        backward=self.manual_backward,
+                    )
         # sum over the chunk of C_x = ||y - a||^2 / 2, each taken just before its own update
         self._train_sum += errors.detach().square().sum() / 2
-        self._train_count += len(x)
+        self._train_count += n
         self._check_finite()
 
     def _check_finite(self) -> None:

@@ -14,7 +14,8 @@ into torch's extension cache (``TORCH_EXTENSIONS_DIR``, default
 ``~/.cache/torch_extensions``); torch's file lock makes concurrent first builds
 safe, and later processes just load the cached library.  It is compiled for the
 CPU it runs on (``-march=native``), so the cache folder's name carries a
-fingerprint of the CPU.  Where there is no compiler, or the build fails, or the
+fingerprint of the CPU (and a hash of the source, so an edited source is a new
+build).  Where there is no compiler, or the build fails, or the
 tensors are not float32/float64 on the CPU, the steps are taken by
 ``sgd.backprop_steps`` instead, after a one-line notice.
 """
@@ -58,6 +59,11 @@ def _cpu_fingerprint() -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
+def _source_hash() -> str:
+    """A short hash of the C++ source: a changed source is a new extension, never a stale library from the cache."""
+    return hashlib.sha1(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:8]
+
+
 def _compiler() -> str | None:
     return shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
 
@@ -74,7 +80,7 @@ def load_extension() -> ModuleType | None:
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension
 
-    name = f"nndigits_sgd_{_cpu_fingerprint()}"
+    name = f"nndigits_sgd_{_cpu_fingerprint()}_{_source_hash()}"
     try:  # say why the first run pauses: compiling takes seconds (torch's cache folder, as load() computes it)
         cached = (Path(cpp_extension._get_build_directory(name, False)) / f"{name}.so").exists()
     except Exception:
@@ -114,44 +120,63 @@ def _notice(reason: str) -> None:
         print(f"nndigits: native engine unavailable: {reason}; using the backprop engine", file=sys.stderr)
 
 
-def _usable(tensors: list[torch.Tensor]) -> str | None:
+def _usable(weights: list[torch.Tensor], data: list[torch.Tensor], errors: torch.Tensor) -> str | None:
     """Why these tensors cannot go to the C++ loops as they are (None when they can)."""
-    dtype = tensors[0].dtype
+    dtype = weights[0].dtype
     if dtype not in (torch.float32, torch.float64):
         return f"it computes in float32 or float64, not {dtype}"
-    if any(t.device.type != "cpu" for t in tensors):
+    if any(t.device.type != "cpu" for t in (*weights, *data, errors)):
         return "it runs on the CPU only"
-    if any(t.dtype != dtype for t in tensors):
-        return "weights and data differ in dtype"
+    if any(t.dtype != dtype for t in (*weights, errors)):
+        return "the weights differ in dtype"
+    if any(t.dtype not in (torch.float32, torch.float64) or t.dtype != data[0].dtype for t in data):
+        return "the data are not float32 or float64 throughout"
     return None
 
 
-def native_steps(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, m: int, eta: float, errors: torch.Tensor):
-    """SGD steps on the mini-batches ``x.split(m)``, ``y.split(m)`` in order, writing a - y into ``errors``.
+def native_steps(
+    layers: nn.ModuleList,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    m: int,
+    eta: float,
+    errors: torch.Tensor,
+    index: torch.Tensor | None = None,
+):
+    """SGD steps on mini-batches of m rows in order, writing a - y of each row into ``errors``.
 
-    The same steps as ``sgd.backprop_steps(layers, x.split(m), y.split(m), eta, errors.split(m))``
+    The rows are ``x[index]``, ``y[index]`` (all of x and y without an index), read by the C++ loops
+    m at a time: the chunk is never gathered into a copy of its own.  Data in another float dtype
+    than the weights are converted row by row, as ``.to(dtype)`` would.  The same steps as
+    ``sgd.backprop_steps(layers, x[index].split(m), y[index].split(m), eta, errors.split(m))``
     -- which is what runs when the extension or these tensors cannot be used.
     """
     weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in layers]
     biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in layers]
+    n = len(x) if index is None else len(index)
+    if m < 1:
+        raise ValueError(f"mini-batch size must be at least 1, got {m}")
     module = load_extension()
-    reason = _unavailable if module is None else _usable([x, y, errors, *weights, *biases])
+    reason = _unavailable if module is None else _usable([*weights, *biases], [x, y], errors)
     if reason is not None or module is None:
         _notice(reason or "not built")
-        backprop_steps(layers, x.split(m), y.split(m), eta, errors.split(m))
+        xs, ys = (x, y) if index is None else (x[index], y[index])
+        dtype = weights[0].dtype
+        backprop_steps(layers, xs.to(dtype).split(m), ys.to(dtype).split(m), eta, errors.split(m))
         return
-    sizes = [x.shape[1]] + [w.shape[0] for w in weights]
+    sizes = [x.shape[1] if x.dim() == 2 else -1] + [w.shape[0] for w in weights]
     if (
         x.dim() != 2
         or y.shape != (x.shape[0], sizes[-1])
-        or errors.shape != y.shape
+        or errors.shape != (n, sizes[-1])
         or any(w.shape != (n_out, n_in) for w, n_in, n_out in zip(weights, sizes, sizes[1:]))
         or any(b.shape != (n_out,) for b, n_out in zip(biases, sizes[1:]))
     ):
         raise ValueError(f"native_steps: shapes do not fit the network {sizes}")
-    if m < 1:
-        raise ValueError(f"mini-batch size must be at least 1, got {m}")
+    if index is not None and (index.dtype != torch.int64 or index.dim() != 1 or index.device.type != "cpu"):
+        raise ValueError("native_steps: the row index must be a 1-D int64 tensor on the CPU")
     x, y = x.contiguous(), y.contiguous()
+    rows = None if index is None else index.contiguous()
     out = errors if errors.is_contiguous() else torch.empty_like(errors, memory_format=torch.contiguous_format)
     for p in (*weights, *biases):
         if not p.is_contiguous():
@@ -163,10 +188,13 @@ def native_steps(layers: nn.ModuleList, x: torch.Tensor, y: torch.Tensor, m: int
             [b.data_ptr() for b in biases],
             x.data_ptr(),
             y.data_ptr(),
+            len(x),
+            0 if rows is None else rows.data_ptr(),
             out.data_ptr(),
-            x.shape[0],
+            n,
             m,
             float(eta),
+            weights[0].dtype == torch.float64,
             x.dtype == torch.float64,
         )
         if out is not errors:

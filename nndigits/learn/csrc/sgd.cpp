@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -171,28 +173,59 @@ void update_layer(const T* delta, const T* a, T* w, T* b, T step, int64_t m, int
   }
 }
 
-// SGD steps over the rows of x in mini-batches of m (the last one may be shorter), in order.
-template <typename T>
+// Rows start .. start + rows of the chunk, as the steps read them: row r is src[index[start + r]] (or
+// src[start + r] without an index), in T.  Copied into a small buffer that stays in cache for the step,
+// unless they are already contiguous rows of T.  This is the per-mini-batch gather x[index] -- done here,
+// m rows at a time, so the chunk is never copied out of the training set as a whole.
+template <typename T, typename S>
+const T* rows_of(const S* src, const int64_t* index, int64_t start, int64_t rows, int64_t width, std::vector<T>& buf) {
+  if (!index && std::is_same<T, S>::value) return reinterpret_cast<const T*>(src + start * width);
+  for (int64_t r = 0; r < rows; ++r) {
+    const S* row = src + (index ? index[start + r] : start + r) * width;
+    T* out = buf.data() + r * width;
+    if (std::is_same<T, S>::value)
+      std::memcpy(out, row, width * sizeof(T));
+    else
+      for (int64_t k = 0; k < width; ++k) out[k] = static_cast<T>(row[k]);
+  }
+  return buf.data();
+}
+
+// Ask for the next mini-batch's rows while this one is computed (they are scattered over the training set).
+template <typename S>
+inline void prefetch_rows(const S* src, const int64_t* index, int64_t start, int64_t rows, int64_t width) {
+  if (!index) return;
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* row = reinterpret_cast<const char*>(src + index[start + r] * width);
+    for (int64_t byte = 0; byte < width * int64_t(sizeof(S)); byte += 64) __builtin_prefetch(row + byte);
+  }
+}
+
+// SGD steps over n rows in mini-batches of m (the last one may be shorter), in order: row r is x[index[r]]
+// (x[r] without an index), its target y[index[r]]; errors[r] = a - y of row r, just before its update.
+template <typename T, typename S>
 void steps(const std::vector<int64_t>& sizes, const std::vector<uintptr_t>& weights,
-           const std::vector<uintptr_t>& biases, const T* x, const T* y, T* errors, int64_t n, int64_t m,
-           double eta) {
+           const std::vector<uintptr_t>& biases, const S* x, const S* y, const int64_t* index, T* errors, int64_t n,
+           int64_t m, double eta) {
   const size_t layers = sizes.size() - 1;
-  const int64_t n_out = sizes.back();
+  const int64_t n_in = sizes[0], n_out = sizes.back();
   std::vector<std::vector<T>> act(layers + 1), delta(layers + 1);
   for (size_t l = 1; l <= layers; ++l) {
     act[l].resize(m * sizes[l]);
     delta[l].resize(m * sizes[l]);
   }
+  std::vector<T> x_buf(m * n_in), y_buf(m * n_out);
   for (int64_t start = 0; start < n; start += m) {
     const int64_t rows = std::min(m, n - start);
-    const T* a0 = x + start * sizes[0];
+    const T* a0 = rows_of<T, S>(x, index, start, rows, n_in, x_buf);
+    const T* yb = rows_of<T, S>(y, index, start, rows, n_out, y_buf);
+    if (start + m < n) prefetch_rows(x, index, start + m, std::min(m, n - start - m), n_in);
     for (size_t l = 0; l < layers; ++l) {
       const T* in = l ? act[l].data() : a0;
       forward_layer(in, reinterpret_cast<const T*>(weights[l]), reinterpret_cast<const T*>(biases[l]),
                     act[l + 1].data(), rows, sizes[l], sizes[l + 1]);
     }
     const T* a = act[layers].data();
-    const T* yb = y + start * n_out;
     T* eb = errors + start * n_out;
     T* d = delta[layers].data();
     for (int64_t q = 0; q < rows * n_out; ++q) {
@@ -210,18 +243,32 @@ void steps(const std::vector<int64_t>& sizes, const std::vector<uintptr_t>& weig
   }
 }
 
+void check_index(const int64_t* index, int64_t n, int64_t x_rows) {
+  for (int64_t r = 0; r < n; ++r)
+    if (index[r] < 0 || index[r] >= x_rows)
+      throw std::out_of_range("sgd_steps: row index " + std::to_string(index[r]) + " is not a row of x (" +
+                              std::to_string(x_rows) + " rows)");
+}
+
 void sgd_steps(const std::vector<int64_t>& sizes, const std::vector<uintptr_t>& weights,
-               const std::vector<uintptr_t>& biases, uintptr_t x, uintptr_t y, uintptr_t errors, int64_t n,
-               int64_t m, double eta, bool is_double) {
+               const std::vector<uintptr_t>& biases, uintptr_t x, uintptr_t y, int64_t x_rows, uintptr_t index,
+               uintptr_t errors, int64_t n, int64_t m, double eta, bool is_double, bool data_is_double) {
   if (sizes.size() < 2 || weights.size() != sizes.size() - 1 || biases.size() != weights.size() || m < 1)
     throw std::invalid_argument("sgd_steps: inconsistent sizes");
+  const int64_t* rows = reinterpret_cast<const int64_t*>(index);
+  if (rows) check_index(rows, n, x_rows);
+  else if (n > x_rows) throw std::out_of_range("sgd_steps: more rows than x has");
   pybind11::gil_scoped_release release;  // pure arithmetic on memory Python keeps alive during the call
+  auto run = [&](auto t, auto s) {
+    using T = decltype(t);
+    using S = decltype(s);
+    steps<T, S>(sizes, weights, biases, reinterpret_cast<const S*>(x), reinterpret_cast<const S*>(y), rows,
+                reinterpret_cast<T*>(errors), n, m, eta);
+  };
   if (is_double)
-    steps<double>(sizes, weights, biases, reinterpret_cast<const double*>(x), reinterpret_cast<const double*>(y),
-                  reinterpret_cast<double*>(errors), n, m, eta);
+    data_is_double ? run(double(), double()) : run(double(), float());
   else
-    steps<float>(sizes, weights, biases, reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(y),
-                 reinterpret_cast<float*>(errors), n, m, eta);
+    data_is_double ? run(float(), double()) : run(float(), float());
 }
 
 }  // namespace

@@ -28,14 +28,14 @@ class _Data:
         self.test = Chunks(x[-n_eval:], labels[-n_eval:])
 
 
-def _single_run(config: Config, data, epochs: int) -> torch.nn.Module:
+def _single_run(config: Config, data, epochs: int, precision="64-true") -> torch.nn.Module:
     """The same configuration trained alone, as ``python -m nndigits.train`` does it: BookNetwork driven by
-    pl.Trainer over the DataModule's kind of loader (Chunks + EpochOrder), in float64."""
+    pl.Trainer over the DataModule's kind of loader (Chunks + EpochOrder), in float64 unless told."""
     model = BookNetwork(config.sizes, config.lr, config.batch_size, config.seed)
     loader = DataLoader(
         data.train, batch_size=None, sampler=EpochOrder(len(data.train), config.batch_size, 20, config.seed)
     )
-    trainer = bare_trainer(epochs, precision="64-true", limit_val_batches=0)
+    trainer = bare_trainer(epochs, precision=precision, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=loader)
     assert trainer.global_step == epochs * -(-len(data.train) // config.batch_size)
     return model.net
@@ -54,6 +54,18 @@ def test_a_network_in_a_sweep_is_the_network_of_a_single_run(mnist_train):
         for p, q, p0 in zip(alone.parameters(), swept.parameters(), start.parameters()):
             assert (p - q).abs().max() < 1e-9
             assert (p.detach() - p0.double()).abs().max() > 1e-2  # it did learn
+
+
+@pytest.mark.parametrize("dtype, precision", [(torch.float32, "32-true"), (torch.float64, "64-true")])
+def test_unpadded_networks_take_the_native_steps_of_a_single_run(mnist_train, dtype, precision):
+    """One hidden size for all: on the CPU each network's steps are the native engine's, so each network is
+    bit for bit the network its single run trains (both native, the same rows in the same order)."""
+    data = _Data(mnist_train, n_train=1500)
+    configs = grid([0.5, 3.0], [[30]], [10], [1, 2])
+    nets = train_group(configs, data, epochs=2, dtype=dtype, chunk_steps=25)
+    for k, config in enumerate(configs):
+        alone = _single_run(config, data, epochs=2, precision=precision)
+        assert all(torch.equal(p, q) for p, q in zip(alone.parameters(), nets.network(k).parameters())), config
 
 
 def test_padding_units_are_inert(mnist_train):

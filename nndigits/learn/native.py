@@ -153,17 +153,38 @@ def native_steps(
     """
     weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in layers]
     biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in layers]
-    n = len(x) if index is None else len(index)
-    if m < 1:
-        raise ValueError(f"mini-batch size must be at least 1, got {m}")
-    module = load_extension()
-    reason = _unavailable if module is None else _usable([*weights, *biases], [x, y], errors)
-    if reason is not None or module is None:
-        _notice(reason or "not built")
+    reason = steps_or_reason(weights, biases, x, y, m, eta, errors, index)
+    if reason is not None:
+        _notice(reason)
         xs, ys = (x, y) if index is None else (x[index], y[index])
         dtype = weights[0].dtype
         backprop_steps(layers, xs.to(dtype).split(m), ys.to(dtype).split(m), eta, errors.split(m))
-        return
+
+
+def steps_or_reason(
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    m: int,
+    eta: float,
+    errors: torch.Tensor,
+    index: torch.Tensor | None = None,
+) -> str | None:
+    """``native_steps`` on the weight and bias tensors themselves (e.g. one network's slice of a sweep's stack).
+
+    Returns None once the steps are taken, or -- having done nothing -- why the C++ loops cannot take
+    them (no extension, a dtype or device they do not handle).  Shapes that do not fit are an error.
+    """
+    if m < 1:
+        raise ValueError(f"mini-batch size must be at least 1, got {m}")
+    module = load_extension()
+    if module is None:
+        return _unavailable or "not built"
+    reason = _usable([*weights, *biases], [x, y], errors)
+    if reason is not None:
+        return reason
+    n = len(x) if index is None else len(index)
     sizes = [x.shape[1] if x.dim() == 2 else -1] + [w.shape[0] for w in weights]
     if (
         x.dim() != 2
@@ -199,3 +220,4 @@ def native_steps(
         )
         if out is not errors:
             errors.copy_(out)
+    return None

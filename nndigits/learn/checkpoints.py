@@ -14,6 +14,7 @@ cannot make us allocate gigabytes.
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,7 +99,9 @@ def _load_with_torch(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors, zip errors, unsafe globals, truncation...
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+        # An unsafe global: the line naming it, not torch's opening advice to load the file with weights_only=False
+        detail = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
         reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
         raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({reason[:200]})") from None
 

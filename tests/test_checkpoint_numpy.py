@@ -77,15 +77,15 @@ def archive_of(path: Path, payload: bytes, storages: dict[str, bytes] | None = N
 class _Storage:
     """Stands for a storage of ``numel`` float32s under ``key`` when pickled by ``_TensorPickler``."""
 
-    def __init__(self, key: str, numel: int):
-        self.key, self.numel = key, numel
+    def __init__(self, key: str, numel: int, location: str = "cpu"):
+        self.key, self.numel, self.location = key, numel, location
 
 
 class _TensorPickler(pickle.Pickler):
     """Pickles ``_Storage`` as torch does a storage: a persistent id (the tensor's rebuild call is pickled as is)."""
 
     def persistent_id(self, obj):
-        return ("storage", torch.FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, _Storage) else None
+        return ("storage", torch.FloatStorage, obj.key, obj.location, obj.numel) if isinstance(obj, _Storage) else None
 
 
 def tensor_call(storage: _Storage, offset: int, size: tuple, stride: tuple):
@@ -339,6 +339,17 @@ def test_a_tensor_inside_its_storage_reads_as_torch_reads_it(tmp_path):
     obj = {"a": tensor_call(storage, 1, (3, 3), (3, 1)), "b": tensor_call(storage, 0, (2, 5), (1, 2))}
     ckpt = crafted(tmp_path / "fits.ckpt", obj, {"0": np.arange(10, dtype="<f4").tobytes()})
     assert_same(torch.load(ckpt, weights_only=True), load_archive(ckpt))
+
+
+def test_a_checkpoint_saved_from_a_gpu_reads_as_torch_reads_it_on_the_cpu(tmp_path):
+    """A run trained on a GPU saves its storages with location 'cuda:0': the bytes are the same, read on the CPU."""
+    storage = _Storage("0", 6, location="cuda:0")
+    ckpt = crafted(
+        tmp_path / "gpu.ckpt",
+        {"w": tensor_call(storage, 0, (2, 3), (3, 1))},
+        {"0": np.arange(6, dtype="<f4").tobytes()},
+    )
+    assert_same(torch.load(ckpt, map_location="cpu", weights_only=True), load_archive(ckpt))
 
 
 def test_a_storage_whose_bytes_were_damaged_is_refused(tmp_path, capsys):

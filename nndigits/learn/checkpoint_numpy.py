@@ -9,11 +9,12 @@ pickled as a call of ``torch._utils._rebuild_tensor_v2(storage, offset, size, st
 Safety: the unpickler resolves only the globals a checkpoint of ours holds -- ``collections.OrderedDict``,
 ``_rebuild_tensor_v2`` (answered by a NumPy function here) and the storage classes of real dtypes (answered
 by markers that cannot be called) -- so, as with ``torch.load(weights_only=True)``, loading never runs code
-from the file.  Every other global, and anything else this reader does not know (another dtype, a
-parameter, a malformed pickle), is ``Unsupported``: the caller then hands the file to torch's
-``weights_only`` loader, which loads what is valid and refuses what is not with its own message.  What is
-certainly damaged -- a storage whose bytes are not the size its id claims, a tensor reaching past its
-storage -- is a ``CheckpointError`` here, as torch would refuse it too.
+from the file (pickle's BUILD can only set the state of what these make -- an OrderedDict's attributes, an
+array's contents -- which runs no code either).  Every other global, and anything else this reader does
+not know (another dtype, a parameter, a malformed pickle), is ``Unsupported``: the caller then hands the
+file to torch's ``weights_only`` loader, which loads what is valid and refuses what is not with its own
+message.  What is certainly damaged -- a storage whose bytes are not the size its id claims, a tensor
+reaching past its storage -- is a ``CheckpointError`` here, as torch would refuse it too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""How long a command takes from process start: ``--help`` of every command, and one ``predict`` of one image.
+"""How long a command takes from process start: ``--help`` of every command, one ``predict`` of one image and one
+``read`` of one line of digits.
 
     python experiments/startup.py                          # this checkout, 5 runs each
     python experiments/startup.py --compare /path/to/old   # and another checkout, runs interleaved
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
         cases = {f"{c} --help": [f"nndigits.{c}", "--help"] for c in COMMANDS}
         cases["predict, one image"] = ["nndigits.predict", str(ROOT / "examples" / "digit_7_dark_on_light.png")]
         cases["predict, one image"] += ["--checkpoint", ckpt]
+        cases["read, one line"] = ["nndigits.read", str(ROOT / "examples" / "line_gaps_06901.png")]
+        cases["read, one line"] += ["--checkpoint", ckpt]
         times: dict[str, dict[str, list[float]]] = {case: {name: [] for name in roots} for case in cases}
         for _ in range(args.runs):
             for case, argv_ in cases.items():

@@ -12,9 +12,11 @@ up to 1 and a confidence near 0 means no neuron recognises the image.
 
 Errors (an unreadable image, a missing or damaged checkpoint) are one line
 ``python -m nndigits.predict: error: ...`` on stderr and a non-zero exit; with
-several images the good ones are still predicted.  Only torch, numpy and Pillow
-are imported (not Lightning): one image from process start is about the cost of
-importing torch.
+several images the good ones are still predicted.  Only NumPy and Pillow are
+imported, not torch (whose import alone costs seconds on a small CPU): the
+checkpoint is read by ``learn/checkpoint_numpy.py`` and the digit computed by the
+book's NumPy network (``studies/scratch.py``), so one image from process start
+takes a fraction of a second.
 """
 
 from __future__ import annotations

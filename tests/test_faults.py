@@ -110,7 +110,7 @@ def _interrupt(argv: list[str], marker: str, stream: str, delay: float) -> tuple
     "command, marker, stream, delay",
     [
         # `-X importtime` reports nndigits.cli imported: from then on our handler is (microseconds later) in place
-        ("predict", "nndigits.cli", "stderr", 0.3),  # inside `import torch`
+        ("predict", "nndigits.cli", "stderr", 0.05),  # inside the imports of NumPy and Pillow (predict has no torch)
         ("train", "nndigits.cli", "stderr", 0.5),  # parsing done, inside `import torch`
         ("train", "Loading PyTorch and Lightning", "stdout", 2.5),  # deep inside Lightning's imports
         ("train", "Loading MNIST", "stdout", 0.0),  # loading the data, inside Trainer.fit

@@ -285,10 +285,10 @@ def test_unreadable_checkpoint_gives_one_line(tmp_path, checkpoint, capsys, monk
     """An OSError while loading (here: permission denied; as root chmod 000 would not stop us) is one line, exit 1."""
     import nndigits.learn.checkpoints
 
-    def denied(path):
+    def denied(path, **how):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(nndigits.learn.checkpoints, "load_network", denied)
+    monkeypatch.setattr(nndigits.learn.checkpoints, "read_checkpoint", denied)  # what every loader reads with
     image = tmp_path / "good.png"
     _digit_like().save(image)
     assert module.main([str(image), "--checkpoint", str(checkpoint)]) == 1

@@ -182,18 +182,27 @@ def test_help_and_bad_flags_import_no_torch():
             assert "torch" not in imported and "numpy" not in imported, (name, flag)
 
 
-def test_predicting_one_image_does_not_import_lightning(tmp_path):
+@pytest.mark.parametrize(
+    "command, image",
+    [("predict", "digit_7_dark_on_light.png"), ("read", "line_gaps_06901.png")],
+    ids=["predict", "read"],
+)
+def test_reading_an_image_imports_no_torch(tmp_path, command, image):
+    """predict and read load the checkpoint and run the network without torch (its import alone costs seconds)."""
     ckpt = fake_checkpoint(tmp_path / "net.ckpt")
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "nndigits.predict", str(EXAMPLES / "digit_7_dark_on_light.png")]
-        + ["--checkpoint", str(ckpt)],
+        [sys.executable, "-X", "importtime", "-m", f"nndigits.{command}", str(EXAMPLES / image), "--checkpoint"]
+        + [str(ckpt)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-500:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "torch" in imported and "pytorch_lightning" not in imported and "lightning_fabric" not in imported
+    assert "numpy" in imported and "nndigits.learn.checkpoint_numpy" in imported  # what was imported is seen
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "pytorch_lightning", "lightning_fabric")}
+    if command == "predict":  # a clean image needs no scipy either (only the uneven-light path does)
+        assert not {m for m in imported if m.split(".")[0] == "scipy"}
 
 
 # -- checkpoints: what they claim against what they hold ------------------------------------------------------------

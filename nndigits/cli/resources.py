@@ -1,6 +1,7 @@
 """What commands load: images (one bad image is one line, not the end), checkpoints, MNIST, a quiet Lightning.
 
-torch and Lightning are imported only inside the functions, so importing this module stays instant.
+torch and Lightning are imported only inside the functions (and not at all to load a checkpoint for ``predict``
+and ``read``), so importing this module stays instant.
 """
 
 from __future__ import annotations
@@ -52,13 +53,14 @@ def for_each_image(prog: str, paths: Sequence[str], load: Callable, use: Callabl
 
 
 def load_checkpoint_or_fail(path=None, logdir=None):
-    """The ``SigmoidNetwork`` of a checkpoint (the newest under ``logdir`` if ``path`` is None) that reads
-    784 pixels into 10 digits, or ``Failure`` saying why not."""
-    from ..learn.checkpoints import DEFAULT_LOGDIR, CheckpointError, load_network, newest_checkpoint
+    """The network of a checkpoint (the newest under ``logdir`` if ``path`` is None) that reads 784 pixels into
+    10 digits, or ``Failure`` saying why not.  It is the book's NumPy ``Network``, read without torch (importing
+    torch would cost seconds of the ``predict`` of one image)."""
+    from ..learn.checkpoints import DEFAULT_LOGDIR, CheckpointError, load_numpy_network, newest_checkpoint
 
     try:
         path = newest_checkpoint(logdir or DEFAULT_LOGDIR) if path is None else path
-        net = load_network(path)
+        net = load_numpy_network(path)
     except CheckpointError as error:
         raise Failure(error) from None
     except OSError as error:  # e.g. permission denied: the file is there but cannot be read

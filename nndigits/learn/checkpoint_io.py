@@ -1,7 +1,7 @@
 """Lightning's checkpoint writer, made atomic: the one piece of checkpointing that needs Lightning.
 
-Kept apart from ``checkpoints.py`` so that reading a checkpoint (``predict``, ``read``) imports only
-torch: importing Lightning costs seconds per command.
+Kept apart from ``checkpoints.py`` so that reading a checkpoint imports no Lightning (the web app and the API
+read with torch alone; ``predict`` and ``read`` without torch): importing Lightning costs seconds per command.
 """
 
 from __future__ import annotations

@@ -1,22 +1,26 @@
 """Checkpoints: read safely, checked before anything is allocated, found by default.
 
 A checkpoint is Lightning's ``.ckpt`` of a ``book.BookNetwork``, written atomically during training
-(``checkpoint_io.AtomicCheckpointIO``: temp file, then rename).  Reading uses
-``torch.load(weights_only=True)``: a checkpoint is data, and loading one never runs code from the file.
-What a checkpoint claims is checked against what it holds before a network is built: its archive
-must not unpack to more than memory allows, and the layer sizes in its hyperparameters must be the
-shapes of the tensors in its state_dict -- so a file of a few KB cannot make us allocate gigabytes.
-Reading needs only torch (no Lightning), so ``predict`` starts fast.
+(``checkpoint_io.AtomicCheckpointIO``: temp file, then rename).  A checkpoint is data, and loading one
+never runs code from the file: ``torch.load(weights_only=True)`` reads it for training and the web app,
+and ``checkpoint_numpy`` reads it without torch for ``predict`` and ``read`` (importing torch costs
+seconds; those commands answer with the NumPy network of ``studies/scratch.py``).  What that reader does
+not know it leaves to torch's.  Either way, what a checkpoint claims is checked against what it holds
+before a network is built: its archive must not unpack to more than memory allows, and the layer sizes
+in its hyperparameters must be the shapes of the tensors in its state_dict -- so a file of a few KB
+cannot make us allocate gigabytes.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..studies.scratch import Network
     from .network import SigmoidNetwork
 
 DEFAULT_LOGDIR = "runs"  # where ``python -m nndigits.train`` writes unless told otherwise
@@ -52,10 +56,12 @@ def _check_archive(path: Path) -> None:
         )
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The checkpoint's dict, loaded without running code from it; ``CheckpointError`` if it is not one of ours."""
-    import torch
+def read_checkpoint(path: str | os.PathLike, torch_free: bool = False) -> dict:
+    """The checkpoint's dict, loaded without running code from it; ``CheckpointError`` if it is not one of ours.
 
+    Its tensors are torch tensors -- or, with ``torch_free``, NumPy arrays when ``checkpoint_numpy`` can read
+    the file (it can read every checkpoint this package writes); torch is then not imported.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -67,15 +73,37 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
             raise CheckpointError(f"{path} is not a checkpoint (not a file written by torch.save)")
     _check_archive(path)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle errors, zip errors, unsafe globals, truncation...
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-        raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({reason[:200]})") from None
+    checkpoint = _load_torch_free(path) if torch_free else None
+    if checkpoint is None:
+        checkpoint = _load_with_torch(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise CheckpointError(f"{path} is not a Lightning checkpoint of an nndigits network")
     return checkpoint
+
+
+def _load_torch_free(path: Path):
+    """What ``checkpoint_numpy`` reads from ``path``, or None where it leaves the file to torch's loader."""
+    from .checkpoint_numpy import Unsupported, load_archive
+
+    try:
+        return load_archive(path)
+    except Unsupported:
+        return None
+    except CheckpointError as error:
+        raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({str(error)[:200]})") from None
+
+
+def _load_with_torch(path: Path):
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors, zip errors, unsafe globals, truncation...
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+        # An unsafe global: the line naming it, not torch's opening advice to load the file with weights_only=False
+        detail = next((line for line in lines if "GLOBAL" in line), lines[0] if lines else "")
+        reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+        raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({reason[:200]})") from None
 
 
 def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> tuple[list[int], dict]:
@@ -83,10 +111,9 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
 
     Layer l's weight must be a (sizes[l+1], sizes[l]) tensor and its bias a sizes[l+1] vector, for every
     layer and no others: checked on the shapes alone, before anything the size of the network exists.
+    The tensors may be torch's or NumPy's (anything with a ``.shape``).
     """
-    import torch
-
-    from .network import check_sizes
+    from .sizes import check_sizes
 
     try:
         sizes = check_sizes(checkpoint["hyper_parameters"]["sizes"])
@@ -98,7 +125,7 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         expected[f"layers.{l}.weight"] = (n_out, n_in)
         expected[f"layers.{l}.bias"] = (n_out,)
-    found = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    found = {k: _shape(v) for k, v in state.items()}
     if found != expected:
         wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
         detail = ", ".join(f"{k}: {found.get(k)} (sizes say {expected.get(k)})" for k in wrong[:3])
@@ -107,6 +134,11 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
             f"but its weights do not match ({detail})"
         )
     return sizes, state
+
+
+def _shape(value) -> tuple[int, ...] | None:
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if isinstance(shape, tuple) else None  # torch.Size is a tuple
 
 
 def load_network(path: str | os.PathLike) -> SigmoidNetwork:
@@ -121,6 +153,35 @@ def load_network(path: str | os.PathLike) -> SigmoidNetwork:
         reason = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
     return net.eval()
+
+
+def load_numpy_network(path: str | os.PathLike) -> Network:
+    """The trained network in a checkpoint as the book's NumPy ``Network`` (float64), read without torch where
+    ``checkpoint_numpy`` can (torch is imported only for a file it leaves to torch's loader)."""
+    from ..studies.scratch import Network
+
+    sizes, state = network_state(read_checkpoint(path, torch_free=True), path)
+    layers = range(len(sizes) - 1)
+    try:
+        arrays = {k: _real_array(v, k) for k, v in state.items()}
+        return Network(
+            sizes, [arrays[f"layers.{l}.weight"] for l in layers], [arrays[f"layers.{l}.bias"] for l in layers]
+        )
+    except (TypeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
+
+
+def _real_array(value, name: str):
+    """``value`` (a NumPy array, or a torch tensor from torch's loader) as an array of real numbers (bool, integer
+    or floating point: what ``load_state_dict`` would copy into a float tensor), else ``ValueError``."""
+    import numpy as np
+
+    if not isinstance(value, np.ndarray):  # a torch tensor
+        value = value.detach().cpu().numpy() if value.is_complex() else value.detach().cpu().double().numpy()
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{name} holds {value.dtype} numbers, not real ones")
+    return value
 
 
 def newest_checkpoint(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> Path:

@@ -5,7 +5,9 @@ to the book's ``network.py`` as it can: a list of weight matrices and bias
 vectors, ``feedforward``, ``backprop`` for one example, and ``update_mini_batch``
 summing the per-example gradients.  It imports NumPy only -- no torch, not even
 through ``nndigits.network`` -- so a bug in torch, autograd or Lightning cannot
-hide in both sides of a comparison.
+hide in both sides of a comparison.  Needing no torch also makes it the network ``predict``
+and ``read`` answer with (``learn/checkpoints.load_numpy_network``): importing torch would
+cost them seconds.
 
 Two conventions differ from the book, to make comparing with torch easy:
 

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .classify import activations
 from .images import INK_THRESHOLD, ImageError, ink_box, to_mnist
 
 MAX_LINE_HEIGHT = 48  # lines taller than this are scaled down first: the cuts need no finer grid
@@ -224,12 +225,10 @@ def candidates(ink: np.ndarray, params: Params = Params()) -> Candidates:
 
 
 def score(cand: Candidates, net) -> Candidates:
-    """Run every candidate segment (``cand.inputs``) through the network at once; fills ``cand.activations``."""
-    import torch
+    """Run every candidate segment (``cand.inputs``) through the network at once; fills ``cand.activations``.
 
-    with torch.no_grad():
-        a = net(torch.from_numpy(cand.inputs)).double().numpy() if len(cand.inputs) else np.zeros((0, 10))
-    cand.activations = a
+    ``net``: the NumPy ``Network`` or the torch ``SigmoidNetwork`` (``classify.activations``)."""
+    cand.activations = activations(net, cand.inputs) if len(cand.inputs) else np.zeros((0, 10))
     return cand
 
 

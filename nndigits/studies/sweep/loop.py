@@ -20,6 +20,7 @@ def train_group(
     chunk_steps: int = 25,
     progress=None,
     on_epoch=None,
+    engine: str = "native",
 ) -> StackedNetworks:
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
@@ -29,7 +30,8 @@ def train_group(
     ``chunk_steps`` mini-batches; elsewhere -- on a GPU, for a group whose hidden layers are padded, or
     without the extension -- one batched torch step trains all K (``StackedNetworks.sgd_steps``), the chunk
     gathered for all K at once (small chunks keep the gathered rows in cache: 25 beat 100 and 500).
-    Measured in ``python experiments/benchmark.py --sweep``.
+    ``engine="stacked"`` takes the batched torch step everywhere.  Measured in
+    ``python experiments/benchmark.py --sweep``.
     ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
     """
     from ...learn import native
@@ -43,7 +45,9 @@ def train_group(
     x_test, labels_test = data.test.x.to(device, dtype), data.test.y.to(device)
     n, K = len(x_train), len(configs)
     orders = [EpochOrder(n, m, chunk_steps, c.seed, device) for c in configs]
-    one_by_one = torch.device(device).type == "cpu" and not nets.padded  # native steps where they may apply
+    if engine not in ("native", "stacked"):
+        raise ValueError(f"unknown sweep engine {engine!r}; choose native or stacked")
+    one_by_one = engine == "native" and torch.device(device).type == "cpu" and not nets.padded
     for epoch in range(epochs):
         perms = torch.stack([o.order(epoch) for o in orders])  # [K, n]: each network's own shuffle
         cost = torch.zeros(K, dtype=dtype, device=device)

@@ -217,6 +217,25 @@ def test_a_checkpoint_claiming_a_huge_network_is_refused_before_it_is_built(tmp_
     assert code == 1 and err.count("\n") == 1 and "claims a network" in err
 
 
+def test_weights_that_are_views_of_a_few_numbers_are_refused(tmp_path):
+    """A stride-0 view: shapes that match the claimed sizes, a few bytes in the file -- refused before a network
+    of that size is built, by both readers (the torch-free one hands such a file to torch's)."""
+    sizes = [784, 5000, 10]
+    state = {
+        "net.layers.0.weight": torch.zeros(1).expand(5000, 784),
+        "net.layers.0.bias": torch.zeros(1).expand(5000),
+        "net.layers.1.weight": torch.zeros(1).expand(10, 5000),
+        "net.layers.1.bias": torch.zeros(10),
+    }
+    ckpt = tmp_path / "expanded.ckpt"
+    torch.save({"epoch": 0, "state_dict": state, "hyper_parameters": {"sizes": sizes}}, ckpt)
+    assert ckpt.stat().st_size < 10_000
+    with pytest.raises(CheckpointError, match="view of far fewer numbers"):
+        load_network(ckpt)
+    code, _, err = run_main(predict.main, [str(EXAMPLES / "digit_7_dark_on_light.png"), "--checkpoint", str(ckpt)])
+    assert code == 1 and err.count("\n") == 1 and "view of far fewer numbers" in err
+
+
 def test_a_checkpoint_with_missing_or_extra_layers_is_refused(tmp_path):
     ckpt = fake_checkpoint(tmp_path / "short.ckpt", sizes=(784, 30, 10), claim=[784, 30, 30, 10])
     with pytest.raises(CheckpointError, match="do not match"):

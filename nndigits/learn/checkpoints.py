@@ -126,6 +126,12 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
         expected[f"layers.{l}.weight"] = (n_out, n_in)
         expected[f"layers.{l}.bias"] = (n_out,)
     found = {k: _shape(v) for k, v in state.items()}
+    expanded = [k for k, v in state.items() if not _holds_its_elements(v)]
+    if found == expected and expanded:
+        raise CheckpointError(
+            f"{path} claims a network of sizes {sizes if len(sizes) <= 8 else str(sizes[:8])[:-1] + ', ...]'} "
+            f"but {expanded[0]} is a view of far fewer numbers than its shape (not weights this package saved)"
+        )
     if found != expected:
         wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
         detail = ", ".join(f"{k}: {found.get(k)} (sizes say {expected.get(k)})" for k in wrong[:3])
@@ -134,6 +140,14 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
             f"but its weights do not match ({detail})"
         )
     return sizes, state
+
+
+def _holds_its_elements(value) -> bool:
+    """False for a torch tensor that is a stride-0 view of a smaller storage: a few bytes in the file that a
+    network would copy out into as many weights as its shape says.  (NumPy arrays from ``checkpoint_numpy``
+    are copies of what the file holds.)"""
+    storage = getattr(value, "untyped_storage", None)
+    return storage is None or storage().nbytes() >= value.numel() * value.element_size()
 
 
 def _shape(value) -> tuple[int, ...] | None:

@@ -90,18 +90,23 @@ inline void forward_block(const T* a, const T* w, const T* b, T* out, int64_t n_
   }
 }
 
-template <typename T, int JB>
+// All outputs for the JB examples from j0, IB outputs at a time.
+template <typename T, int JB, int IB>
 inline void forward_rows(const T* a, const T* w, const T* b, T* out, int64_t n_in, int64_t n_out, int64_t j0) {
   int64_t i = 0;
-  for (; i + 4 <= n_out; i += 4) forward_block<T, JB, 4>(a, w, b, out, n_in, n_out, j0, i);
+  for (; i + IB <= n_out; i += IB) forward_block<T, JB, IB>(a, w, b, out, n_in, n_out, j0, i);
   for (; i < n_out; ++i) forward_block<T, JB, 1>(a, w, b, out, n_in, n_out, j0, i);
 }
 
+// Five examples by two outputs per block where the mini-batch allows (ten sums in registers, each weight
+// vector loaded once per five examples: the weights stream from L2 twice per step at m = 10, not five
+// times), then pairs, then single examples.
 template <typename T>
 void forward_layer(const T* a, const T* w, const T* b, T* out, int64_t m, int64_t n_in, int64_t n_out) {
   int64_t j = 0;
-  for (; j + 2 <= m; j += 2) forward_rows<T, 2>(a, w, b, out, n_in, n_out, j);
-  for (; j < m; ++j) forward_rows<T, 1>(a, w, b, out, n_in, n_out, j);
+  for (; j + 5 <= m; j += 5) forward_rows<T, 5, 2>(a, w, b, out, n_in, n_out, j);
+  for (; j + 2 <= m; j += 2) forward_rows<T, 2, 4>(a, w, b, out, n_in, n_out, j);
+  for (; j < m; ++j) forward_rows<T, 1, 4>(a, w, b, out, n_in, n_out, j);
 }
 
 // delta_prev[j, k] = (sum_i delta[j, i] w[i, k]) * (1 - a[j, k]) * a[j, k]: the error one layer back,

@@ -239,25 +239,26 @@ def sweep_benchmark(args, data_dir):
         _sync(args.device)
         return time.perf_counter() - start
 
-    one = seconds(grid([3.0], [[30]], [10], [1]))
     ten_grid = grid([0.1, 1, 3, 10, 30], [[30]], [10], [1, 2])
-    ten, ten_stacked = seconds(ten_grid), seconds(ten_grid, engine="stacked")
     mixed = grid([3.0], [[10], [30], [100]], [10], [1, 2])
-    pad, group = seconds(mixed, "pad"), seconds(mixed, "group")
-    rows = [
-        ("1 network [784, 30, 10]", 1, one),
-        ("10 networks [784, 30, 10], 5 etas x 2 seeds", 10, ten),
-        ("the same 10, one batched torch step for all (engine='stacked')", 10, ten_stacked),
-        ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100 (batched torch)", 6, pad),
-        ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size", 6, group),
-    ]
     lines = [
-        f"Sweep engine, one epoch (training and the per-epoch evaluation), {torch.get_num_threads()} threads:",
+        "Sweep engine, one epoch (training and the per-epoch evaluation), at 1 thread (the sweep's default "
+        "per task) and at every core:",
         "",
-        "| networks | K | s/epoch | per network | vs K x one |",
-        "|---|---|---|---|---|",
+        "| networks | K | threads | s/epoch | per network | vs K x one |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {name} | {k} | {t:.2f} | {t / k:.3f} | {t / (k * one):.2f} |" for name, k, t in rows]
+    for threads in sorted({1, os.cpu_count() or 1}):
+        torch.set_num_threads(threads)
+        one = seconds(grid([3.0], [[30]], [10], [1]))
+        rows = [
+            ("1 network [784, 30, 10]", 1, one),
+            ("10 networks [784, 30, 10], 5 etas x 2 seeds (native, one by one)", 10, seconds(ten_grid)),
+            ("the same 10, one batched torch step for all (engine='stacked')", 10, seconds(ten_grid, engine="stacked")),
+            ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100 (batched torch)", 6, seconds(mixed, "pad")),
+            ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size (native)", 6, seconds(mixed, "group")),
+        ]
+        lines += [f"| {name} | {k} | {threads} | {t:.2f} | {t / k:.3f} | {t / (k * one):.2f} |" for name, k, t in rows]
     if not args.skip_commands:  # whole commands, process start to exit, 30 epochs
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -469,7 +470,6 @@ def main(argv=None):
             f"{min(imports):.1f} s (minimum of 3): the part of the whole command that is not nndigits' to shorten."
         )
     if args.sweep:
-        torch.set_num_threads(os.cpu_count() or 1)  # batched products of K networks are arithmetic-bound
         lines += [""] + sweep_benchmark(args, args.data_dir)
     text = "\n".join(lines) + "\n"
     print(text)

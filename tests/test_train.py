@@ -158,3 +158,16 @@ def test_divergence_is_reported_not_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "became NaN or infinite in epoch 0" in result.stderr and "smaller learning rate" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_run_leaves_threads_and_subnormals_as_it_found_them(mnist_train):
+    """train_run flushes subnormals to zero and sets its thread count only while it trains: a notebook's
+    later float work gets IEEE subnormals and its own threads back."""
+    from nndigits.learn.run import train_run
+
+    torch.set_num_threads(2)
+    result = train_run([784, 10], epochs=1, logdir=None, say=None, accelerator="cpu", threads=1)
+    assert len(result.history) == 1 and result.history[0]["test/accuracy"] > 0.5  # it did train
+    assert torch.get_num_threads() == 2
+    assert torch.tensor(1e-40, dtype=torch.float32).item() > 0  # a float32 subnormal survives: no flush-to-zero

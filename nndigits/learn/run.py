@@ -136,11 +136,6 @@ def train_run(
     quiet_lightning()
     # auto = the CPU unless a measured rule says the GPU is faster for this run (learn/devices.py)
     accelerator = choose_accelerator(accelerator, sizes, m, engine)
-    if threads:
-        torch.set_num_threads(threads)
-    # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
-    # handles ~100x slower: epochs got twice as slow.  Flushing them to zero changes no result that matters.
-    torch.set_flush_denormal(True)
 
     sizes = list(sizes)
     model = BookNetwork(sizes, lr=eta, batch_size=m, seed=seed, engine=engine)
@@ -194,11 +189,21 @@ def train_run(
             say(f"Logs and checkpoints: {logger.log_dir}   (view: tensorboard --logdir {logdir})")
         say(f"Loading MNIST from {data.data_dir} ...")
     start = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    # Late in training many sigmoid derivatives a(1 - a) underflow into subnormal floats, which the CPU
+    # handles ~100x slower: epochs got twice as slow.  Flushing them to zero changes no result that matters.
+    # Only during the fit: a notebook's other float work afterwards gets IEEE subnormals again (the default).
+    torch.set_flush_denormal(True)
     try:
         trainer.fit(model, datamodule=data, ckpt_path=None if resume is None else str(resume))
     except SystemExit:  # Lightning turns Ctrl-C into a graceful stop and sys.exit(1)
         if not trainer.interrupted:
             raise
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads_before)
     last = checkpoints.last_model_path if checkpoints is not None else ""
     return RunResult(
         model=model,

@@ -304,6 +304,13 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _busy() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("inf")
+
+
 def _load() -> str:
     try:
         return "load average (1, 5, 15 min) " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
@@ -408,8 +415,9 @@ def main(argv=None):
         f"its best of {', '.join(map(str, thread_counts))} thread(s), minimum of {args.rounds} interleaved rounds "
         f"(the slow ones: one round on a fifth of an epoch, times 5). The torch per-operation loops ran at 1 thread "
         "only: at 2 threads on this loaded machine they took 20-30x longer (see the comment in the script). "
-        f"Machine load: {load_before} at the start, {_load()} at the end (a shared machine: "
-        "absolute times are inflated, ratios are what to read).",
+        f"Machine load: {load_before} at the start, {_load()} at the end "
+        f"({'a quiet machine' if _busy() < 1.5 else 'a shared machine: absolute times are inflated'}; the "
+        "rounds show the noise, the ratios measured side by side are what to read).",
         "",
         f"| implementation | s/epoch | best threads | time / {ours} | time / best NumPy vectorised |",
         "|---|---|---|---|---|",

@@ -49,9 +49,9 @@ def test_training_order_is_a_fresh_permutation_each_epoch():
     dm.setup("fit")
     loader = dm.train_dataloader()
     order = loader.sampler
-    chunks = list(loader)
-    assert len(chunks) == len(loader) == 10 and all(len(x) == 5000 for x, _ in chunks)
-    x = torch.cat([c[0] for c in chunks])
+    chunks = list(loader)  # Rows: the chunk's row numbers into the training set, not a copy of its rows
+    assert len(chunks) == len(loader) == 10 and all(len(c) == 5000 and c.x is dm.train.x for c in chunks)
+    x = torch.cat([c.gather()[0] for c in chunks])
     first = order.order(0)
     assert torch.equal(torch.sort(first).values, torch.arange(50_000))  # every image once
     assert torch.equal(x, dm.train.x[first])

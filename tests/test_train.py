@@ -171,3 +171,30 @@ def test_a_run_leaves_threads_and_subnormals_as_it_found_them(mnist_train):
     assert len(result.history) == 1 and result.history[0]["test/accuracy"] > 0.5  # it did train
     assert torch.get_num_threads() == 2
     assert torch.tensor(1e-40, dtype=torch.float32).item() > 0  # a float32 subnormal survives: no flush-to-zero
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped KeyboardInterrupt
+def test_a_ctrl_c_that_python_drops_still_stops_the_run(mnist_train):
+    """A Ctrl-C landing inside a finalizer (``__del__``) raises a KeyboardInterrupt that Python prints and drops;
+    train_run has also asked the Trainer to stop, so the run ends after the current chunk all the same."""
+    import signal
+
+    import pytorch_lightning as pl
+
+    from nndigits.learn.run import train_run
+
+    class PressesCtrlCInAFinalizer:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)
+
+    class CtrlCOnce(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 0 and batch_idx == 1:
+                PressesCtrlCInAFinalizer()  # made and dropped at once: its __del__ runs here
+
+    before = signal.getsignal(signal.SIGINT)
+    result = train_run([784, 10], epochs=3, logdir=None, say=None, accelerator="cpu", callbacks=[CtrlCOnce()])
+    assert result.interrupted
+    assert result.trainer.global_step < 5000  # stopped within the first epoch (3 epochs are 15,000 steps)
+    assert signal.getsignal(signal.SIGINT) is before

@@ -94,6 +94,45 @@ def _progress_bar():
     return EpochProgress(refresh_rate=1)
 
 
+class _CtrlC:
+    """During the fit, Ctrl-C also asks the Trainer to stop, and afterwards SIGINT is what it was before.
+
+    Ctrl-C raises KeyboardInterrupt, which Lightning turns into a graceful stop -- unless it lands while
+    Python runs a finalizer (``__del__``, a weakref callback), where Python prints and drops it.  Setting
+    ``trainer.should_stop`` as well makes the run stop after the current chunk of mini-batches all the same.
+    Lightning leaves SIGINT ignored after a Ctrl-C; restoring the previous handler keeps the next Ctrl-C (a
+    notebook's stop button) working.  Signals belong to the main thread: elsewhere (the web app's training
+    thread) this does nothing.
+    """
+
+    def __init__(self, trainer) -> None:
+        self.trainer, self.pressed, self.previous = trainer, False, None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)  # (a process that ignores Ctrl-C still does)
+        return self
+
+    def _on_sigint(self, signum, frame) -> None:
+        import signal
+
+        self.pressed = True
+        self.trainer.should_stop = True
+        previous = self.previous
+        if callable(previous) and previous is not signal.default_int_handler:
+            previous(signum, frame)  # e.g. the command's own handler, which remembers the Ctrl-C
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def train_run(
     sizes: Sequence[int] = (784, 30, 10),
     eta: float = 3.0,
@@ -196,8 +235,10 @@ def train_run(
     # handles ~100x slower: epochs got twice as slow.  Flushing them to zero changes no result that matters.
     # Only during the fit: a notebook's other float work afterwards gets IEEE subnormals again (the default).
     torch.set_flush_denormal(True)
+    ctrl_c = _CtrlC(trainer)
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=None if resume is None else str(resume))
+        with ctrl_c:
+            trainer.fit(model, datamodule=data, ckpt_path=None if resume is None else str(resume))
     except SystemExit:  # Lightning turns Ctrl-C into a graceful stop and sys.exit(1)
         if not trainer.interrupted:
             raise
@@ -211,6 +252,6 @@ def train_run(
         log_dir=Path(logger.log_dir) if logger is not None else None,
         checkpoint=Path(last) if last else None,
         seconds=time.perf_counter() - start,
-        interrupted=bool(trainer.interrupted),
+        interrupted=bool(trainer.interrupted) or ctrl_c.pressed,
         trainer=trainer,
     )

@@ -122,7 +122,14 @@ def test_interrupting_fit_returns_the_network_learned_so_far():
         "print('Ctrl-C works again:', signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
     )
     child = subprocess.Popen(
-        [sys.executable, "-u", "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-u", "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as a terminal or a notebook kernel has it: a shell that started these tests in the background
+        # has them ignore SIGINT, and a Python started ignoring SIGINT keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in child.stdout:

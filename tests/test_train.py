@@ -193,8 +193,12 @@ def test_a_ctrl_c_that_python_drops_still_stops_the_run(mnist_train):
             if trainer.current_epoch == 0 and batch_idx == 1:
                 PressesCtrlCInAFinalizer()  # made and dropped at once: its __del__ runs here
 
-    before = signal.getsignal(signal.SIGINT)
-    result = train_run([784, 10], epochs=3, logdir=None, say=None, accelerator="cpu", callbacks=[CtrlCOnce()])
+    # Ctrl-C as an interactive session has it (tests started in the background by a shell ignore SIGINT)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = train_run([784, 10], epochs=3, logdir=None, say=None, accelerator="cpu", callbacks=[CtrlCOnce()])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert result.interrupted
     assert result.trainer.global_step < 5000  # stopped within the first epoch (3 epochs are 15,000 steps)
-    assert signal.getsignal(signal.SIGINT) is before

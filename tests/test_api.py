@@ -20,7 +20,7 @@ import nndigits
 from nndigits.learn.checkpoints import CheckpointError
 from nndigits.learn.network import SigmoidNetwork
 from nndigits.learn.run import run_name
-from nndigits.use.images import ImageError
+from nndigits.use.images import ImageError, save_mnist_png
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / (\d+)")
@@ -50,7 +50,7 @@ def digit_files(tmp_path_factory, mnist_test):
     paths = []
     for i in range(40):
         path = folder / f"test{i:02d}_label{int(labels[i])}.png"
-        Image.fromarray((x[i].reshape(28, 28).numpy() * 255).round().astype(np.uint8)).save(path)
+        save_mnist_png(x[i].numpy(), path)
         paths.append(path)
     return paths
 

@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from nndigits.app.api import create_app  # noqa: E402
-from nndigits.use.images import load_digit  # noqa: E402
+from nndigits.use.images import load_digit, save_mnist_png  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the app trains networks, and the tests read the shared book run's checkpoints
 
@@ -59,7 +59,7 @@ def test_predict_agrees_with_the_predict_command(client, trained, mnist_test, tm
     paths = []
     for i in range(25):
         path = tmp_path / f"digit{i}_{int(labels[i])}.png"
-        Image.fromarray((x[i].reshape(28, 28).numpy() * 255).round().astype(np.uint8)).save(path)
+        save_mnist_png(x[i].numpy(), path)
         paths.append(path)
     command = [sys.executable, "-m", "nndigits.predict", "--checkpoint", str(trained[1]), *map(str, paths)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True).stdout.splitlines()

@@ -35,6 +35,13 @@ def fake_checkpoint(path: Path) -> Path:
     return path
 
 
+def run(command: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """``python -m nndigits.<command> args...`` to its end, its output captured as text."""
+    return subprocess.run(
+        [*PY, "-m", f"nndigits.{command}", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
 def ours(stderr: str) -> list[str]:
     """stderr without the `-X importtime` lines used as markers."""
     return [line for line in stderr.splitlines() if not line.startswith("import time:")]
@@ -159,13 +166,7 @@ def test_sigkill_during_a_checkpoint_write_then_a_clean_rerun(tmp_path):
     left = partials(logdir)
     assert len(left) == 1 and not (checkpoints / "last.ckpt").exists()  # what a SIGKILLed writer leaves
 
-    result = subprocess.run(
-        [*PY, "-m", "nndigits.train", "--epochs", "1", "--no-images", "--logdir", str(logdir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    result = run("train", "--epochs", "1", "--no-images", "--logdir", str(logdir), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not partials(logdir), partials(logdir)
     assert load_network(logdir / "784-30-10_eta3_m10_seed1" / "version_1" / "checkpoints" / "last.ckpt").sizes[0] == 784
@@ -184,13 +185,7 @@ def test_a_read_only_data_dir_holding_mnist_is_used(cached_raw, tmp_path):
     with read_only_copy(cached_raw, tmp_path / "lab" / "MNIST" / "raw") as raw:
         with pytest.raises(OSError):
             (raw / "probe").write_bytes(b"")  # it really is read-only
-        result = subprocess.run(
-            [*PY, "-m", "nndigits.data", "--data-dir", str(tmp_path / "lab")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        result = run("data", "--data-dir", str(tmp_path / "lab"))
         assert result.returncode == 0 and result.stderr == "", result.stderr
         assert all(f"{raw / name}  sha256 ok" in result.stdout for name in SHA256)
         x, y = load_split(tmp_path / "lab", train=False)
@@ -201,13 +196,7 @@ def test_a_read_only_data_dir_without_mnist_says_so_in_one_line(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with read_only_copy(empty, tmp_path / "lab" / "MNIST" / "raw"):
-        result = subprocess.run(
-            [*PY, "-m", "nndigits.data", "--data-dir", str(tmp_path / "lab")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        result = run("data", "--data-dir", str(tmp_path / "lab"))
     assert result.returncode == 1 and "cannot be written to" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -216,22 +205,14 @@ def test_a_read_only_logdir_is_found_out_before_training(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with read_only_copy(empty, tmp_path / "runs") as runs:
-        result = subprocess.run(
-            [*PY, "-m", "nndigits.train", "--logdir", str(runs)], capture_output=True, text=True, timeout=120, cwd=ROOT
-        )
+        result = run("train", "--logdir", str(runs))
     assert result.returncode == 1 and "cannot write logs and checkpoints" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and "Loading PyTorch" not in result.stdout
 
 
 def test_a_full_disk_is_found_out_before_training(tmp_path):
     with mounted(tmp_path / "full", "-t", "tmpfs", "-o", "size=1m", "tmpfs") as full:
-        result = subprocess.run(
-            [*PY, "-m", "nndigits.train", "--logdir", str(full / "runs")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        result = run("train", "--logdir", str(full / "runs"))
         assert result.returncode == 1 and "MiB free" in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1 and "Loading PyTorch" not in result.stdout
         assert not partials(full) and not [p for p in full.rglob(".nndigits-probe*")]

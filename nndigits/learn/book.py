@@ -134,19 +134,14 @@ class BookNetwork(pl.LightningModule):
         errors = torch.empty(len(rows), rows.y.shape[1], dtype=weight.dtype, device=weight.device)  # a - y per row
         if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call, rows read in place
             native_steps(self.net.layers, rows.x, rows.y, m, self.lr, errors, index=rows.index)
-            self._count_sgd_steps(-(-len(rows) // m))
-            n = len(rows)
         else:
             x, y = rows.gather(weight.dtype)
-            n = len(x)
             if self.engine == "backprop":
                 backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
-                self._count_sgd_steps(-(-len(x) // m))
             elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
                 if self._gpu_steps is None:
                     self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
                 self._gpu_steps(x, y, errors)
-                self._count_sgd_steps(-(-len(x) // m))
             else:
                 optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
                 for start in range(0, len(x), m):
@@ -158,9 +153,11 @@ class BookNetwork(pl.LightningModule):
                         errors[start : start + m],
                         backward=self.manual_backward,
                     )
+        if self.engine != "autograd":  # the engines that update the weights themselves report their steps
+            self._count_sgd_steps(-(-len(rows) // m))
         # sum over the chunk of C_x = ||y - a||^2 / 2, each taken just before its own update
         self._train_sum += errors.detach().square().sum() / 2
-        self._train_count += n
+        self._train_count += len(rows)
         self._check_finite()
 
     def _check_finite(self) -> None:

@@ -119,8 +119,7 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
         sizes = check_sizes(checkpoint["hyper_parameters"]["sizes"])
         state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
+        raise _not_loadable(path, error) from None
     expected: dict[str, tuple[int, ...]] = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         expected[f"layers.{l}.weight"] = (n_out, n_in)
@@ -140,6 +139,12 @@ def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> t
             f"but its weights do not match ({detail})"
         )
     return sizes, state
+
+
+def _not_loadable(path, error: Exception) -> CheckpointError:
+    """The one-line error for a checkpoint whose contents cannot make a network: the first line of the reason."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})")
 
 
 def _holds_its_elements(value) -> bool:
@@ -164,8 +169,7 @@ def load_network(path: str | os.PathLike) -> SigmoidNetwork:
         net = SigmoidNetwork(sizes)
         net.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
+        raise _not_loadable(path, error) from None
     return net.eval()
 
 
@@ -182,8 +186,7 @@ def load_numpy_network(path: str | os.PathLike) -> Network:
             sizes, [arrays[f"layers.{l}.weight"] for l in layers], [arrays[f"layers.{l}.bias"] for l in layers]
         )
     except (TypeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})") from None
+        raise _not_loadable(path, error) from None
 
 
 def _real_array(value, name: str):

@@ -52,11 +52,7 @@ def book_run(tmp_path_factory) -> BookRun:
 
     logdir = tmp_path_factory.mktemp("book_run")
     said: list[str] = []
-    threads = torch.get_num_threads()
-    try:
-        result = train_run(epochs=2, seed=1, accelerator="cpu", logdir=logdir, say=said.append)
-    finally:
-        torch.set_num_threads(threads)
+    result = train_run(epochs=2, seed=1, accelerator="cpu", logdir=logdir, say=said.append)  # restores the threads
     assert result.log_dir is not None and result.checkpoint is not None
     return BookRun(logdir, result.log_dir, result.checkpoint, "\n".join(said), result.history)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import torch
 
+from ...learn import native
 from .grid import Config
 from .stacked import StackedNetworks
 
@@ -34,8 +35,10 @@ def train_group(
     ``python experiments/benchmark.py --sweep``.
     ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
     """
-    from ...learn import native
     from ...learn.datamodule import EpochOrder
+
+    if engine not in ("native", "stacked"):
+        raise ValueError(f"unknown sweep engine {engine!r}; choose native or stacked")
 
     m = configs[0].batch_size
     assert all(c.batch_size == m for c in configs), "one group, one mini-batch size"
@@ -45,8 +48,6 @@ def train_group(
     x_test, labels_test = data.test.x.to(device, dtype), data.test.y.to(device)
     n, K = len(x_train), len(configs)
     orders = [EpochOrder(n, m, chunk_steps, c.seed, device) for c in configs]
-    if engine not in ("native", "stacked"):
-        raise ValueError(f"unknown sweep engine {engine!r}; choose native or stacked")
     one_by_one = engine == "native" and torch.device(device).type == "cpu" and not nets.padded
     for epoch in range(epochs):
         perms = torch.stack([o.order(epoch) for o in orders])  # [K, n]: each network's own shuffle
@@ -55,7 +56,7 @@ def train_group(
             idx = perms[:, start : start + m * chunk_steps]
             errors = torch.empty(K, idx.shape[1], y_train.shape[1], dtype=dtype, device=device)
             if one_by_one:  # each network's steps in C++, unless the extension cannot take them (then: stacked)
-                one_by_one = _native_chunk(native, nets, x_train, y_train, m, idx, errors)
+                one_by_one = _native_chunk(nets, x_train, y_train, m, idx, errors)
             if not one_by_one:
                 xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]: each network's own examples
                 nets.sgd_steps(xs, ys, m, errors)
@@ -69,7 +70,7 @@ def train_group(
     return nets
 
 
-def _native_chunk(native, nets: StackedNetworks, x, y, m: int, idx, errors) -> bool:
+def _native_chunk(nets: StackedNetworks, x, y, m: int, idx, errors) -> bool:
     """Network k's SGD steps on rows ``idx[k]`` by the native engine, k = 0, 1, ...; False if it cannot take them."""
     for k, config in enumerate(nets.configs):
         weights, biases = [w[k] for w in nets.w], [b[k] for b in nets.b]  # views into the stack: trained in place

@@ -133,8 +133,7 @@ def exit_with(code: int) -> None:
     Once torch is loaded, a normal exit ends the same way, after the exit handlers (``atexit``: logging,
     TensorBoard, Ray) have run and the streams are flushed, when no other thread is alive: the
     interpreter's own teardown of torch's and Lightning's thousands of modules then adds more than a
-    second to every command and does nothing for it (every file is written and closed by then;
-    ``experiments/startup.py`` measures it).
+    second to every command and does nothing for it (every file is written and closed by then).
     """
     if code == EXIT_INTERRUPTED or ("torch" in sys.modules and threading.active_count() == 1):
         if code != EXIT_INTERRUPTED:

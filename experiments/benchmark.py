@@ -18,8 +18,8 @@ to exit.
     python experiments/benchmark.py --device cuda  # the torch variants on a GPU, writes benchmark_cuda.md
 
 Implementations:
-  numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.studies.scratch)
-  numpy vectorised     the same, one matrix product per layer per mini-batch, float64 (nndigits.studies.scratch)
+  numpy per-example    the book's network.py algorithm: backprop one example at a time (nndigits.core.scratch)
+  numpy vectorised     the same, one matrix product per layer per mini-batch, float64 (nndigits.core.scratch)
   numpy vectorised f32 the same 20-line loop in float32 (nndigits' default dtype)
   torch autograd loop  quadratic_cost -> backward() -> torch.optim.SGD, a plain Python loop, no Lightning
   naive Lightning      the first thing one writes: a per-image Dataset + DataLoader(batch_size=10),
@@ -47,15 +47,19 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, TensorDataset
 
-from nndigits.cli import Parser, UsageError, add_data_dir, command, exit_with, mnist_or_fail, positive, quiet_lightning
+from nndigits.cli.data import add_data_dir, mnist_or_fail
+from nndigits.cli.errors import UsageError
+from nndigits.cli.flags import Parser, positive
+from nndigits.cli.running import command, exit_with
+from nndigits.core import scratch
 from nndigits.learn import native
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import MNISTDataModule
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import one_hot, quadratic_cost
+from nndigits.learn.run import quiet_lightning
 from nndigits.learn.sgd import autograd_step, backprop_steps
-from nndigits.studies import scratch
 
 SIZES, ETA, M, SEED = [784, 30, 10], 3.0, 10, 1
 HERE = Path(__file__).resolve().parent

@@ -31,18 +31,10 @@ from pathlib import Path
 
 import torch
 
-from nndigits.cli import (
-    Parser,
-    add_data_dir,
-    add_epochs,
-    add_seeds,
-    add_threads,
-    command,
-    exit_with,
-    mnist_or_fail,
-    seed_range,
-    usable_cpus,
-)
+from nndigits.cli.data import add_data_dir, mnist_or_fail
+from nndigits.cli.flags import Parser, add_epochs, add_seeds, add_threads, seed_range
+from nndigits.cli.running import command, exit_with
+from nndigits.core.machine import usable_cpus
 from nndigits.learn.atomic import save_figure, write_atomic
 from nndigits.learn.datamodule import MNISTDataModule
 from nndigits.studies.sweep import STUCK_BELOW, Config, run
@@ -99,10 +91,9 @@ def binary4(seeds, epochs, data):
     ``data`` is the set-up MNISTDataModule of the other rows: its images are reused (not read and hashed
     again per seed); only the training targets change, and each seed gets its own training order.
     """
-    from nndigits.cli import quiet_lightning
     from nndigits.learn.book import BookNetwork
     from nndigits.learn.datamodule import Chunks
-    from nndigits.learn.run import bare_trainer
+    from nndigits.learn.run import bare_trainer, quiet_lightning
 
     bits = 2 ** torch.arange(4)
 

@@ -4,7 +4,7 @@ For each seed s, trains
 
 * ``lightning``: ``BookNetwork(seed=s)`` + ``MNISTDataModule(seed=s)`` through
   ``pl.Trainer`` (as ``python -m nndigits.train`` does), and
-* ``numpy``: ``nndigits.studies.scratch.Network`` (vectorised mini-batch step, float64)
+* ``numpy``: ``nndigits.core.scratch.Network`` (vectorised mini-batch step, float64)
   from the Lightning model's initial weights, visiting the training set in
   ``EpochOrder.order(e)`` -- the very order the DataModule gives Lightning,
 
@@ -36,21 +36,12 @@ import sys
 import time
 from pathlib import Path
 
-from nndigits.cli import (
-    Parser,
-    UsageError,
-    add_data_dir,
-    add_epochs,
-    add_seeds,
-    add_threads,
-    command,
-    exit_with,
-    mnist_or_fail,
-    positive,
-    quiet_lightning,
-    seed_range,
-)
+from nndigits.cli.data import add_data_dir, mnist_or_fail
+from nndigits.cli.errors import UsageError
+from nndigits.cli.flags import Parser, add_epochs, add_seeds, add_threads, positive, seed_range
+from nndigits.cli.running import command, exit_with
 from nndigits.learn.atomic import save_figure, write_atomic
+from nndigits.learn.run import quiet_lightning
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,8 +180,8 @@ def run_numpy(args, seed: int, start, train, test, tb_root: Path) -> dict:
     import numpy as np
     from torch.utils.tensorboard import SummaryWriter
 
+    from nndigits.core.scratch import Network
     from nndigits.learn.datamodule import EpochOrder
-    from nndigits.studies.scratch import Network
 
     x, y = train
     x_test, labels_test, y_test = test

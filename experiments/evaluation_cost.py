@@ -30,12 +30,12 @@ from contextlib import redirect_stdout
 import pytorch_lightning as pl
 import torch
 
-from nndigits.cli import Parser, positive, quiet_lightning
+from nndigits.cli.flags import Parser, positive
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork, EvaluationSums
 from nndigits.learn.datamodule import MNISTDataModule
 from nndigits.learn.mnist import DataError
-from nndigits.learn.run import bare_trainer
+from nndigits.learn.run import bare_trainer, quiet_lightning
 
 
 class HandTotals:

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from nndigits.cli import Parser
+from nndigits.cli.flags import Parser
 from nndigits.learn.atomic import save_figure
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "figures" / "sigmoid_vs_step.png"

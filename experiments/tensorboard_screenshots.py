@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from nndigits.cli import Parser
+from nndigits.cli.flags import Parser
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = [  # (sizes, eta, seed)

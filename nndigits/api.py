@@ -31,13 +31,29 @@ import numpy as np
 import torch
 from PIL import ImageOps
 
-from .learn.checkpoints import DEFAULT_LOGDIR, load_network
-from .learn.mnist import TRAIN_SIZE, load_split
+from .chapter import (
+    ACCELERATORS,
+    DEFAULT_LOGDIR,
+    ENGINES,
+    EPOCHS,
+    ETA,
+    INPUTS,
+    OUTPUTS,
+    SEED,
+    SIZES,
+    TRAIN_SIZE,
+    M,
+    check_hidden,
+    check_run,
+    check_sizes,
+)
+from .core.machine import check_network_fits
+from .learn.checkpoints import load_network
+from .learn.mnist import load_split
 from .learn.network import SigmoidNetwork
 from .use import figures
 from .use.classify import predict as classify_rows
-from .use.images import ImageError, ink_map, load_digit, to_mnist
-from .use.images import _gray as gray_levels  # brightness in [0, 1], transparency flattened as for files
+from .use.images import ImageError, gray_levels, ink_map, load_digit, to_mnist
 
 __all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError"]
 
@@ -181,12 +197,28 @@ class Network:
         return figures.confusion(labels, self.predict(images))
 
 
+def check_fit(sizes, eta, m, epochs, seed, options: dict) -> tuple[list[int], float, int, int, int]:
+    """What ``fit`` was given, checked once, here where it enters, against the bounds the flags of
+    ``python -m nndigits.train`` use (``chapter.py``) and the memory the network needs: ``ValueError`` naming
+    the first problem (``core.machine.NetworkTooLarge``, a ``ValueError``, for a network larger than memory)."""
+    sizes = check_sizes(sizes)
+    if sizes[0] != INPUTS or sizes[-1] != OUTPUTS:
+        raise ValueError(f"sizes must start with {INPUTS} inputs and end with {OUTPUTS} outputs, got {sizes}")
+    sizes = [INPUTS, *check_hidden(sizes[1:-1]), OUTPUTS]
+    eta, m, epochs, seed = check_run(eta, m, epochs, seed)
+    for name, allowed in (("engine", ENGINES), ("accelerator", ACCELERATORS)):
+        if name in options and options[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {options[name]!r}")
+    check_network_fits(sizes, m)
+    return sizes, eta, m, epochs, seed
+
+
 def fit(
-    sizes: Sequence[int] = (784, 30, 10),
-    eta: float = 3.0,
-    m: int = 10,
-    epochs: int = 30,
-    seed: int = 1,
+    sizes: Sequence[int] = SIZES,
+    eta: float = ETA,
+    m: int = M,
+    epochs: int = EPOCHS,
+    seed: int = SEED,
     *,
     logdir: str | os.PathLike | None = DEFAULT_LOGDIR,
     progress: bool = False,
@@ -207,10 +239,12 @@ def fit(
     button) ends training after the current chunk and returns what was learned.
     Other keywords go to ``train_run`` as they are (``engine``, ``accelerator``,
     ``threads``, ``data_dir``, ``images``, ``callbacks``), so their defaults are the
-    train command's: one place decides them.
+    train command's: one place decides them.  Settings out of bounds (``epochs=0``, ``m`` larger than the
+    training set, a network larger than memory) are a ``ValueError`` before any work (``check_fit``).
     """
     from .learn.run import train_run
 
+    sizes, eta, m, epochs, seed = check_fit(sizes, eta, m, epochs, seed, options)
     result = train_run(
         sizes,
         eta=eta,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .cli import Parser, add_data_dir, command, exit_with, mnist_or_fail
+from .cli.data import add_data_dir, mnist_or_fail
+from .cli.flags import Parser
+from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.data"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from .cli import Parser, command, exit_with
+from .cli.flags import Parser
+from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.perceptrons"
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     build_parser().parse_args(argv)
     import torch
 
-    from .studies.perceptrons import CHEESE_FACTORS, cheese_festival, half_adder, nand
+    from .studies.neurons import CHEESE_FACTORS, cheese_festival, half_adder, nand
 
     x2 = _bits(2)
     print("NAND perceptron (weights -2, -2; bias 3)")

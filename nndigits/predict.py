@@ -14,8 +14,8 @@ Errors (an unreadable image, a missing or damaged checkpoint) are one line
 ``python -m nndigits.predict: error: ...`` on stderr and a non-zero exit; with
 several images the good ones are still predicted.  Only NumPy and Pillow are
 imported, not torch (whose import alone costs seconds on a small CPU): the
-checkpoint is read by ``learn/checkpoint_numpy.py`` and the digit computed by the
-book's NumPy network (``studies/scratch.py``), so one image from process start
+checkpoint is read by ``core/checkpoints.py`` and the digit computed by the
+book's NumPy network (``core/scratch.py``), so one image from process start
 takes a fraction of a second.
 """
 
@@ -23,16 +23,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import (
-    Failure,
-    Parser,
-    add_checkpoint,
-    check_image_count,
-    command,
-    exit_with,
-    for_each_image,
-    load_checkpoint_or_fail,
-)
+from .cli.checkpoint import load_checkpoint_or_fail
+from .cli.errors import Failure
+from .cli.flags import Parser, add_checkpoint
+from .cli.images import check_image_count, for_each_image
+from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.predict"
 CONFIDENCE_HELP = (

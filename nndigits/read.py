@@ -7,15 +7,10 @@ digits as one string -- the last line of the image's output; with several images
 
 from __future__ import annotations
 
-from .cli import (
-    Parser,
-    add_checkpoint,
-    check_image_count,
-    command,
-    exit_with,
-    for_each_image,
-    load_checkpoint_or_fail,
-)
+from .cli.checkpoint import load_checkpoint_or_fail
+from .cli.flags import Parser, add_checkpoint
+from .cli.images import check_image_count, for_each_image
+from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.read"
 

@@ -19,7 +19,7 @@ LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def build_parser():
-    from .cli import Parser, positive
+    from .cli.flags import Parser, positive
 
     p = Parser(
         prog=PROG,
@@ -60,7 +60,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .cli import fail
+    from .cli.errors import fail
 
     try:
         sock = bind(args.host, args.port)
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     import uvicorn
 
-    from .cli import quiet_lightning
     from .learn.checkpoints import CheckpointError
+    from .learn.run import quiet_lightning
 
     quiet_lightning()
     from .app.api import create_app

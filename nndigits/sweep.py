@@ -16,7 +16,7 @@ PROG = "python -m nndigits.sweep"
 def parser():
     import argparse
 
-    from .cli import Parser, positive
+    from .cli.flags import Parser, positive
 
     p = Parser(
         prog=PROG,
@@ -121,7 +121,7 @@ def parser():
 
 
 def fail(message) -> int:
-    from .cli import fail as one_line
+    from .cli.errors import fail as one_line
 
     one_line(PROG, message)
     return 1

@@ -14,32 +14,33 @@ import sys
 from argparse import ArgumentTypeError
 from pathlib import Path
 
-from .cli import (
+from .chapter import (
+    ACCELERATORS,
+    DEFAULT_LOGDIR,
+    ENGINE,
+    ENGINES,
+    EPOCHS,
+    ETA,
+    ETA_BOUND,
+    HIDDEN,
+    INPUTS,
+    M_BOUND,
+    MAX_LAYERS,
+    NEURONS_BOUND,
+    OUTPUTS,
+    SEED,
     TRAIN_SIZE,
-    Failure,
-    Parser,
-    UsageError,
-    add_data_dir,
-    add_epochs,
-    add_seed,
-    add_threads,
-    check_network_fits,
-    check_writable,
-    clean_stale,
-    command,
-    exit_with,
-    os_message,
-    path_arg,
-    positive,
+    M,
+    parameters,
 )
+from .cli.data import add_data_dir
+from .cli.errors import Failure, UsageError, os_message
+from .cli.flags import Parser, add_epochs, add_seed, add_threads, path_arg, positive
+from .cli.folders import check_writable, clean_stale
+from .cli.running import command, exit_with
+from .core.machine import NetworkTooLarge, check_network_fits
 
 PROG = "python -m nndigits.train"
-BOOK_HIDDEN = [30]
-DEFAULT_SEED = 1  # a seed whose run is typical of the book's (some seeds get stuck: see experiments/)
-DEFAULT_LOGDIR = "runs"  # = learn.checkpoints.DEFAULT_LOGDIR (a test checks), without importing torch for --help
-ENGINES = ("backprop", "autograd", "native")  # = learn.sgd.ENGINES (a test checks)
-GPU_ENGINES = ("cudagraph", "triton", "triton-tf32")  # = learn.devices.GPU_ENGINES (a test checks)
-MAX_LAYERS = 100
 
 
 def one_device(text: str) -> int:
@@ -61,31 +62,33 @@ def build_parser() -> Parser:
     p.add_argument(
         "--hidden",
         nargs="*",
-        type=positive(int, "a layer size", 1),
-        default=BOOK_HIDDEN,
+        type=positive(int, "a layer size", bound=NEURONS_BOUND),
+        default=list(HIDDEN),
         metavar="N",
         help="hidden layer sizes (default: 30; `--hidden` alone: no hidden layer, [784, 10])",
     )
-    add_epochs(p, 30)
+    add_epochs(p, EPOCHS)
     p.add_argument(
-        "--batch-size",
         "-m",
-        type=positive(int, "--batch-size", 1, maximum=TRAIN_SIZE),
-        default=10,
-        help=f"mini-batch size m, 1 to {TRAIN_SIZE} (the training set) (default: 10)",
+        "--batch-size",
+        dest="m",
+        type=positive(int, "-m", bound=M_BOUND),
+        default=M,
+        help=f"mini-batch size m, 1 to {TRAIN_SIZE} (the training set) (default: {M})",
     )
     p.add_argument(
-        "--lr",
         "--eta",
-        type=positive(float, "--lr (eta)", 0.0, strict=True),
-        default=3.0,
-        help="learning rate eta, > 0 (default: 3.0)",
+        "--lr",
+        dest="eta",
+        type=positive(float, "--eta", bound=ETA_BOUND),
+        default=ETA,
+        help=f"learning rate eta, > 0 (default: {ETA:g})",
     )
-    add_seed(p, DEFAULT_SEED)
+    add_seed(p, SEED)
     p.add_argument(
         "--accelerator",
-        choices=["auto", "cpu", "gpu", "cuda"],
-        default="auto",
+        choices=ACCELERATORS,
+        default=ACCELERATORS[0],
         help="where to train (default: auto = the CPU unless a GPU was measured faster for this run)",
     )
     p.add_argument(
@@ -96,8 +99,8 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--engine",
-        choices=ENGINES + GPU_ENGINES,
-        default="native",
+        choices=ENGINES,
+        default=ENGINE,
         help="how each SGD step is computed: native (the book's steps for a whole chunk in C++, built on first use; "
         "falls back to backprop without a compiler), backprop (explicit backprop in torch), autograd (quadratic cost, "
         "backward(), torch.optim.SGD); on a CUDA GPU: cudagraph, triton (exact fp32) or triton-tf32 (TF32 dots) "
@@ -135,8 +138,11 @@ def checked_sizes(args) -> list[int]:
     """The network's sizes, once they are few enough and fit in memory (``UsageError`` otherwise)."""
     if len(args.hidden) > MAX_LAYERS:
         raise UsageError(f"--hidden lists {len(args.hidden)} layers; at most {MAX_LAYERS}")
-    sizes = [784, *args.hidden, 10]
-    check_network_fits(sizes, args.batch_size)
+    sizes = [INPUTS, *args.hidden, OUTPUTS]
+    try:
+        check_network_fits(sizes, args.m)
+    except NetworkTooLarge as error:
+        raise UsageError(error) from None
     return sizes
 
 
@@ -146,20 +152,19 @@ def prepare_logdir(args, sizes: list[int]) -> None:
 
     if args.logdir is None:
         return
-    run_dir = Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)
+    run_dir = Path(args.logdir) / run_name(sizes, args.eta, args.m, args.seed)
     clean_stale(run_dir, pattern="*/checkpoints")
     if args.resume is not None:
         clean_stale(Path(args.resume).parent)
-    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     # two checkpoint files (epochNN, last) and one being written, float32, plus 1 MiB of logs to start with
-    check_writable(args.logdir, "logs and checkpoints", need_bytes=3 * 4 * params + 2**20)
+    check_writable(args.logdir, "logs and checkpoints", need_bytes=3 * 4 * parameters(sizes) + 2**20)
 
 
 def last_checkpoint(args, sizes: list[int]) -> Path | None:
     """The newest run of these settings' ``last.ckpt``, if it has one."""
     from .learn.run import run_name
 
-    versions = (Path(args.logdir) / run_name(sizes, args.lr, args.batch_size, args.seed)).glob("version_*")
+    versions = (Path(args.logdir) / run_name(sizes, args.eta, args.m, args.seed)).glob("version_*")
     newest = max(versions, key=lambda p: int(p.name.split("_")[-1]) if p.name[8:].isdigit() else -1, default=None)
     last = newest / "checkpoints" / "last.ckpt" if newest is not None else None
     return last if last is not None and last.is_file() else None
@@ -172,16 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     prepare_logdir(args, sizes)
     print("Loading PyTorch and Lightning ...", flush=True)
 
+    from .core.checkpoints import CheckpointError
     from .learn.book import TrainingDiverged
-    from .learn.checkpoints import CheckpointError
     from .learn.mnist import DataError
     from .learn.run import RunError, train_run
 
     try:
         result = train_run(
             sizes,
-            eta=args.lr,
-            m=args.batch_size,
+            eta=args.eta,
+            m=args.m,
             epochs=args.epochs,
             seed=args.seed,
             engine=args.engine,

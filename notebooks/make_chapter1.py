@@ -44,7 +44,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import nndigits
-from nndigits.studies import descent, perceptrons, scratch
+from nndigits.core import scratch
+from nndigits.studies import descent, layered, nand_universality, neurons
 
 EPOCHS = 3  # the book trains for 30; raise this to see the rest of the run""",
     ),
@@ -67,7 +68,7 @@ you go exactly when the weather is good; lowering the threshold to 3 makes you m
         "code",
         """weather_partner_transit = torch.tensor(list(product([0, 1], repeat=3)), dtype=torch.float32)
 for threshold in (5, 3):
-    go = perceptrons.cheese_festival(threshold)(weather_partner_transit)
+    go = neurons.cheese_festival(threshold)(weather_partner_transit)
     days = [tuple(x.int().tolist()) for x, g in zip(weather_partner_transit, go) if g]
     print(f"threshold {threshold}: go on", days)""",
     ),
@@ -83,8 +84,8 @@ the chapter's example adds two bits with five NAND perceptrons (the carry bit re
     (
         "code",
         """bits = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
-print("NAND:", perceptrons.nand()(bits).int().tolist())
-adder = perceptrons.half_adder()
+print("NAND:", neurons.nand()(bits).int().tolist())
+adder = neurons.half_adder()
 print(adder.describe())
 total, carry = adder(bits)
 for (x1, x2), s, c in zip(bits.int().tolist(), total.int().tolist(), carry.int().tolist()):
@@ -96,7 +97,7 @@ for (x1, x2), s, c in zip(bits.int().tolist(), total.int().tolist(), carry.int()
     ),
     (
         "code",
-        """parity = perceptrons.nand_network(lambda a, b, c: a ^ b ^ c, 3)
+        """parity = nand_universality.nand_network(lambda a, b, c: a ^ b ^ c, 3)
 x3 = torch.tensor(list(product([0, 1], repeat=3)), dtype=torch.float32)
 print(parity.n_gates, "NAND gates; outputs", parity(x3).int().tolist())""",
     ),
@@ -131,7 +132,7 @@ The gap shrinks to 0 as $c$ grows (as long as no neuron has $w \cdot x + b = 0$ 
     ),
     (
         "code",
-        """perceptron_net = perceptrons.PerceptronNetwork.random([3, 4, 2], generator=torch.Generator().manual_seed(2))
+        """perceptron_net = layered.PerceptronNetwork.random([3, 4, 2], generator=torch.Generator().manual_seed(2))
 inputs = torch.tensor(list(product([0, 1], repeat=3)), dtype=torch.float64)
 for c in (1, 10, 100, 1000):
     gap = (perceptron_net.as_sigmoid().scaled(c)(inputs) - perceptron_net(inputs)).abs().max().item()
@@ -303,7 +304,7 @@ image: their gradient $\partial C / \partial w = \delta \, x$ is then 0, so SGD 
         "md",
         r"""## From scratch: the same steps in NumPy
 
-`nndigits.studies.scratch` is the book's `network.py` in NumPy, one example at a time in `backprop`.  Start it
+`nndigits.core.scratch` is the book's `network.py` in NumPy, one example at a time in `backprop`.  Start it
 from the same weights as a torch network and take the same 20 mini-batch steps (eq. 20-21) with both: in
 float64 they agree to rounding, so the PyTorch code is the book's algorithm.""",
     ),

@@ -160,7 +160,7 @@ BAD_SETTINGS = [
     ({"hidden": [0]}, "hidden.0"),
     ({"hidden": [30, "x"]}, "hidden.1"),
     ({"hidden": 30}, "hidden"),
-    ({"hidden": [10**6]}, "hidden.0"),
+    ({"hidden": [10**7]}, "hidden"),  # in bounds, but larger than memory
     ({"speed": 11}, "speed"),
 ]
 
@@ -207,7 +207,7 @@ def test_choose_a_network_by_id(client, trained):
 
 
 def test_perceptrons_come_from_the_studies_module(client):
-    from nndigits.studies.perceptrons import half_adder, nand
+    from nndigits.studies.neurons import half_adder, nand
 
     body = client.get("/api/perceptrons").json()
     for row in body["nand"]["rows"]:

@@ -1,4 +1,4 @@
-"""The torch-free checkpoint reader (learn/checkpoint_numpy.py) against torch.load(weights_only=True), and the NumPy
+"""The torch-free checkpoint reader (core/checkpoint_numpy.py) against torch.load(weights_only=True), and the NumPy
 network predict and read answer with against the torch network: same tensors, same digits, same refusals."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nndigits import predict
-from nndigits.learn.checkpoint_numpy import Unsupported, load_archive
-from nndigits.learn.checkpoints import CheckpointError, load_network, load_numpy_network, read_checkpoint
+from nndigits.core.checkpoint_numpy import Unsupported, load_archive
+from nndigits.core.checkpoints import CheckpointError, load_numpy_network, read_checkpoint, read_numpy
+from nndigits.core.scratch import Network
+from nndigits.learn.checkpoints import load_network, load_with_torch
 from nndigits.learn.network import SigmoidNetwork
-from nndigits.studies.scratch import Network
 from nndigits.use import classify, segment
 
 DIGIT = str(Path(__file__).resolve().parent.parent / "examples" / "digit_7_dark_on_light.png")
@@ -262,8 +263,11 @@ def test_what_it_does_not_know_is_read_by_torch(tmp_path):
     torch.save({"state_dict": state, "hyper_parameters": {"sizes": [784, 30, 10]}, "shape": torch.Size([3])}, path)
     with pytest.raises(Unsupported, match="BFloat16Storage"):
         load_archive(path)
-    assert isinstance(read_checkpoint(path, torch_free=True)["state_dict"]["net.layers.0.weight"], torch.Tensor)
-    loaded = load_numpy_network(path)
+    with pytest.raises(CheckpointError, match="only torch's loader reads"):  # no torch unless the caller allows it
+        load_numpy_network(path)
+    torch_free = read_checkpoint(path, lambda p: read_numpy(p, fallback=load_with_torch))
+    assert isinstance(torch_free["state_dict"]["net.layers.0.weight"], torch.Tensor)
+    loaded = load_numpy_network(path, fallback=load_with_torch)
     assert np.array_equal(loaded.weights[1], net.linear_layers()[1].weight.detach().double().numpy())
 
 
@@ -287,7 +291,7 @@ def test_a_malicious_pickle_is_refused_and_never_runs(tmp_path, capsys, call):
     with pytest.raises(Unsupported, match="system|eval"):
         load_archive(ckpt)
     with pytest.raises(CheckpointError, match="not a readable nndigits checkpoint"):
-        load_numpy_network(ckpt)
+        load_numpy_network(ckpt, fallback=load_with_torch)
     line = one_line_error([DIGIT, "--checkpoint", str(ckpt)], capsys)
     assert str(ckpt) in line and ("system" in line or "eval" in line)
     assert not marker.exists()

@@ -265,13 +265,38 @@ def test_a_reader_that_goes_away_is_normal(tmp_path):
     assert process.returncode in (0, 1) and err == "", err
 
 
+def test_predict_with_stdout_closed_fails_before_any_work(tmp_path):
+    """`predict IMAGE >&-`: the answers would go nowhere, so it says so in one line and exits 1 (it exited 0)."""
+    ckpt = fake_checkpoint(tmp_path / "c.ckpt")
+    closed = subprocess.run(
+        f"{sys.executable} -m nndigits.predict {DIGIT} --checkpoint {ckpt} >&-",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert closed.returncode == 1, closed.stderr
+    assert closed.stderr == (
+        "python -m nndigits.predict: error: stdout is closed, so the output would be lost "
+        "(redirect it to a file or /dev/null)\n"
+    )
+    opened = subprocess.run(
+        [sys.executable, "-m", "nndigits.predict", str(DIGIT), "--checkpoint", str(ckpt)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert opened.returncode == 0 and opened.stdout.startswith(f"{DIGIT}: "), opened.stderr  # the same call, answered
+
+
 @pytest.mark.parametrize("command", ["train", "data", "read"])
 def test_a_closed_or_full_stdout(command):
-    """`--help` writes to stdout without importing torch: the quickest way to exercise a closed and a full one."""
+    """`--help` writes to stdout without importing torch: the quickest way to exercise a closed and a full one.
+    Either way the output would be lost: one line on stderr and exit 1, never a silent 0."""
     closed = subprocess.run(
         f"{sys.executable} -m nndigits.{command} --help >&-", shell=True, capture_output=True, text=True, cwd=ROOT
     )
-    assert closed.returncode == 0 and closed.stderr == "", closed.stderr
+    assert closed.returncode == 1 and closed.stderr.count("\n") == 1 and "stdout is closed" in closed.stderr
     if Path("/dev/full").exists():
         full = subprocess.run(
             f"{sys.executable} -m nndigits.{command} --help > /dev/full",

@@ -18,12 +18,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from nndigits.core.scratch import Network
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule, Rows, TrainingChunks
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
 from nndigits.learn.sgd import backprop_step
-from nndigits.studies.scratch import Network
 
 ETA, M, STEPS, CHUNK_STEPS = 3.0, 10, 200, 50
 TOLERANCE = 1e-9

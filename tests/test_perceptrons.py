@@ -13,16 +13,9 @@ from hypothesis import strategies as st
 from nndigits.perceptrons import (
     main,
 )
-from nndigits.studies.perceptrons import (
-    Perceptron,
-    PerceptronCircuit,
-    PerceptronNetwork,
-    SigmoidNeuron,
-    cheese_festival,
-    half_adder,
-    nand,
-    nand_network,
-)
+from nndigits.studies.layered import PerceptronNetwork
+from nndigits.studies.nand_universality import nand_network
+from nndigits.studies.neurons import Perceptron, PerceptronCircuit, SigmoidNeuron, cheese_festival, half_adder, nand
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -283,12 +283,12 @@ def test_bad_checkpoints_give_one_line(tmp_path, checkpoint, capsys, module):
 @pytest.mark.parametrize("module", [predict, read], ids=["predict", "read"])
 def test_unreadable_checkpoint_gives_one_line(tmp_path, checkpoint, capsys, monkeypatch, module):
     """An OSError while loading (here: permission denied; as root chmod 000 would not stop us) is one line, exit 1."""
-    import nndigits.learn.checkpoints
+    import nndigits.core.checkpoints
 
-    def denied(path, **how):
+    def denied(path, *how):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(nndigits.learn.checkpoints, "read_checkpoint", denied)  # what every loader reads with
+    monkeypatch.setattr(nndigits.core.checkpoints, "read_checkpoint", denied)  # what every loader reads with
     image = tmp_path / "good.png"
     _digit_like().save(image)
     assert module.main([str(image), "--checkpoint", str(checkpoint)]) == 1

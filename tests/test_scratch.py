@@ -1,4 +1,4 @@
-"""The NumPy reference (nndigits.studies.scratch) against itself and against calculus.
+"""The NumPy reference (nndigits.core.scratch) against itself and against calculus.
 
 It is the yardstick for the torch code, so it is checked independently: the
 per-example and vectorised updates agree, backprop's gradient matches finite
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from nndigits.studies.scratch import Network, sigmoid
+from nndigits.core.scratch import Network, sigmoid
 
 
 def _data(rng, n, sizes):
@@ -21,7 +21,7 @@ def _data(rng, n, sizes):
 
 
 def test_does_not_import_torch():
-    code = "import sys, nndigits.studies.scratch; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import sys, nndigits.core.scratch; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -16,7 +16,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nndigits import cli, data, perceptrons, predict, read, train
+from nndigits import data, perceptrons, predict, read, train
+from nndigits.cli import errors, flags, folders, running
+from nndigits.core import machine
 from nndigits.learn.atomic import stale_partials, write_atomic
 from nndigits.learn.checkpoints import CheckpointError, load_network
 from nndigits.learn.network import SigmoidNetwork
@@ -53,7 +55,7 @@ def run_main(main, argv, cwd=None):
 
 
 def _convert(kind, text, **kw):
-    return cli.positive(kind, "--x", **kw)(text)
+    return flags.positive(kind, "--x", **kw)(text)
 
 
 @pytest.mark.parametrize(
@@ -92,25 +94,25 @@ def test_positive_accepts_the_edges_of_the_dtypes():
 
 
 def test_threads_are_bounded_by_the_cpus_this_process_may_use():
-    p = cli.Parser(prog="t")
-    cli.add_threads(p)
-    assert p.parse_args(["--threads", str(cli.usable_cpus())]).threads == cli.usable_cpus()
+    p = flags.Parser(prog="t")
+    flags.add_threads(p)
+    assert p.parse_args(["--threads", str(machine.usable_cpus())]).threads == machine.usable_cpus()
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
-        p.parse_args(["--threads", str(cli.usable_cpus() + 1)])
+        p.parse_args(["--threads", str(machine.usable_cpus() + 1)])
 
 
 def test_a_network_too_big_for_memory_is_refused_before_allocation():
-    cli.check_network_fits([784, 30, 10])
-    with pytest.raises(cli.UsageError, match="GiB of memory"):
-        cli.check_network_fits([784, 10**7, 10])
-    assert cli.network_bytes([784, 30, 10]) < cli.network_bytes([784, 100, 10])
+    machine.check_network_fits([784, 30, 10])
+    with pytest.raises(machine.NetworkTooLarge, match="GiB of memory"):
+        machine.check_network_fits([784, 10**7, 10])
+    assert machine.network_bytes([784, 30, 10]) < machine.network_bytes([784, 100, 10])
 
 
 def test_seed_range_is_the_one_convention():
-    assert cli.seed_range(3) == [1, 2, 3]
-    p = cli.Parser(prog="t")
-    cli.add_seed(p)
-    assert p.parse_args([]).seed == 1 == cli.seed_range(1)[0]
+    assert flags.seed_range(3) == [1, 2, 3]
+    p = flags.Parser(prog="t")
+    flags.add_seed(p)
+    assert p.parse_args([]).seed == 1 == flags.seed_range(1)[0]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -124,29 +126,20 @@ def test_every_flag_help_shows_its_default(name):
             assert action.help, (name, action.dest)
 
 
-def test_commands_agree_with_the_library_they_do_not_import_for_help():
-    from nndigits.learn.checkpoints import DEFAULT_LOGDIR
-    from nndigits.learn.devices import GPU_ENGINES
-    from nndigits.learn.sgd import ENGINES
-
-    assert train.ENGINES == ENGINES and train.GPU_ENGINES == GPU_ENGINES and train.DEFAULT_LOGDIR == DEFAULT_LOGDIR
-    assert cli.TRAIN_SIZE == __import__("nndigits.learn.mnist", fromlist=["TRAIN_SIZE"]).TRAIN_SIZE
-
-
 # -- the wrapper ---------------------------------------------------------------------------------------------------
 
 
 def test_command_wrapper_maps_every_way_out_to_one_line_and_its_code():
     def raises(error):
-        @cli.command("prog")
+        @running.command("prog")
         def main(argv=None):
             raise error
 
         return main
 
     cases = [
-        (cli.Failure("bad file"), 1, "bad file"),
-        (cli.UsageError("too big"), 2, "too big"),
+        (errors.Failure("bad file"), 1, "bad file"),
+        (errors.UsageError("too big"), 2, "too big"),
         (KeyboardInterrupt(), 130, "interrupted"),
         (OSError(28, "No space left on device", "runs/x.ckpt"), 1, "No space left on device: runs/x.ckpt"),
         (MemoryError(), 1, "out of memory"),
@@ -199,7 +192,7 @@ def test_reading_an_image_imports_no_torch(tmp_path, command, image):
     )
     assert result.returncode == 0, result.stderr[-500:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "numpy" in imported and "nndigits.learn.checkpoint_numpy" in imported  # what was imported is seen
+    assert "numpy" in imported and "nndigits.core.checkpoint_numpy" in imported  # what was imported is seen
     assert not {m for m in imported if m.split(".")[0] in ("torch", "pytorch_lightning", "lightning_fabric")}
     if command == "predict":  # a clean image needs no scipy either (only the uneven-light path does)
         assert not {m for m in imported if m.split(".")[0] == "scipy"}
@@ -256,7 +249,7 @@ def test_stale_partials_are_only_ours_and_only_of_dead_writers(tmp_path):
     for path in [ours_dead, ours_alive, *not_ours]:
         path.write_bytes(b"x")
     assert stale_partials(tmp_path) == [ours_dead]
-    assert cli.clean_stale(tmp_path) == [ours_dead]
+    assert folders.clean_stale(tmp_path) == [ours_dead]
     assert not ours_dead.exists() and ours_alive.exists() and all(p.exists() for p in not_ours)
 
 
@@ -267,6 +260,25 @@ def test_write_atomic_names_its_temp_file_after_its_process(tmp_path, monkeypatc
     write_atomic(tmp_path / "a.txt", "hello")
     assert len(seen) == 1 and seen[0].startswith(f".a.txt.{os.getpid()}.") and seen[0].endswith(".partial")
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_a_writability_probe_killed_mid_write_is_cleaned_next_time(tmp_path):
+    """check_writable's probe carries the writer's pid, as write_atomic's temp files do: after `kill -9` in the
+    middle of the probe, the next check_writable (or clean_stale) finds it stale and removes it."""
+    logdir = tmp_path / "runs"
+    child = (
+        "import os, signal, sys\n"
+        "from nndigits.cli import folders\n"
+        "folders.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # killed with the probe open\n"
+        "folders.check_writable(sys.argv[1], 'logs')\n"
+    )
+    killed = subprocess.Popen([sys.executable, "-c", child, str(logdir)], cwd=Path(__file__).resolve().parents[1])
+    assert killed.wait(timeout=60) == -9
+    left = list(logdir.glob(".*.partial"))
+    assert len(left) == 1 and left[0].name.startswith(f".nndigits-probe.{killed.pid}.")
+    assert stale_partials(logdir) == left  # the pid in its name is gone: stale
+    folders.check_writable(logdir, "logs")  # the next run's probe clears it, and leaves none of its own
+    assert list(logdir.glob(".*")) == []
 
 
 def test_train_refuses_an_unwritable_logdir_before_any_work(tmp_path):
@@ -434,7 +446,7 @@ def test_exit_with_runs_exit_handlers_and_keeps_the_code(code):
     """With torch loaded the process ends without the interpreter's teardown, but after the atexit handlers."""
     program = (
         "import atexit, sys, torch\n"
-        "from nndigits.cli import exit_with\n"
+        "from nndigits.cli.running import exit_with\n"
         "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
         "late = Late()\n"
         "atexit.register(lambda: print('handler ran', flush=True))\n"
@@ -450,7 +462,7 @@ def test_exit_with_waits_for_a_live_thread():
     """Another thread still working: the ordinary exit, which waits for it to finish."""
     program = (
         "import threading, time, torch\n"
-        "from nndigits.cli import exit_with\n"
+        "from nndigits.cli.running import exit_with\n"
         "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
         "late = Late()\n"
         "threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished', flush=True))).start()\n"

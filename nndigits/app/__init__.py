@@ -4,7 +4,7 @@
 runs with uvicorn.  Everything it computes goes through the project's own code:
 ``nndigits.use.images`` preprocesses uploads and drawings, the SigmoidNetwork
 reads them, ``nndigits.learn.run.train_run`` trains, and
-``nndigits.studies.perceptrons`` evaluates the gates.  The page (``static/``) is
+``nndigits.studies.neurons`` evaluates the gates.  The page (``static/``) is
 plain HTML, CSS and JavaScript with no build step and nothing fetched from the
 internet.
 """

@@ -23,7 +23,9 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from ..learn.checkpoints import CheckpointError
+from ..chapter import DEFAULT_LOGDIR, INPUTS, OUTPUTS
+from ..core.checkpoints import CheckpointError
+from ..core.machine import NetworkTooLarge, check_network_fits
 from ..use.images import ImageError
 from . import gates
 from .guard import OneLineErrors, invalid_request, problem
@@ -66,7 +68,7 @@ def read_digit(net, data: bytes, name: str) -> tuple[dict, str]:
     return {"image": x.tolist(), **reading}, timing
 
 
-def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
+def create_app(logdir=DEFAULT_LOGDIR, checkpoint=None, data_dir=None) -> FastAPI:
     """The app for the checkpoints under ``logdir``; reads with ``checkpoint`` (or the newest there) if any."""
     networks = Networks(logdir, extra=checkpoint)
     if checkpoint is not None:
@@ -146,6 +148,10 @@ def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
 
     @app.post("/api/train", status_code=202)
     def train(settings: TrainSettings):
+        try:
+            check_network_fits([INPUTS, *settings.hidden, OUTPUTS], settings.m)
+        except NetworkTooLarge as error:
+            return problem(422, f"hidden: {error}", field="hidden")
         try:
             job.start(settings.model_dump())
         except RunInProgress as error:

@@ -1,6 +1,6 @@
 """The perceptron circuits of the chapter's first sections, evaluated for the page.
 
-Every number comes from ``nndigits.studies.perceptrons``: the NAND perceptron
+Every number comes from ``nndigits.studies.neurons``: the NAND perceptron
 (weights -2, -2, bias 3), the half adder of five NAND perceptrons, and the
 sigmoid neuron sigma(c z) next to the perceptron's step (eq. 1-4).  The page
 gets whole truth tables, so clicking an input shows every gate at once.
@@ -12,7 +12,7 @@ import itertools
 
 import torch
 
-from ..studies.perceptrons import Perceptron, SigmoidNeuron, half_adder, nand
+from ..studies.neurons import Perceptron, SigmoidNeuron, half_adder, nand
 
 INPUTS = [list(bits) for bits in itertools.product((0, 1), repeat=2)]
 
@@ -33,7 +33,7 @@ def nand_table() -> dict:
 def half_adder_table() -> dict:
     """The circuit's gates (name, input wires, weights, bias) and, for each input pair, every wire's value."""
     circuit = half_adder()
-    names = [circuit._name(w) for w in range(circuit.n_inputs + circuit.n_gates)]
+    names = [circuit.wire_name(w) for w in range(circuit.n_inputs + circuit.n_gates)]
     units: list[Perceptron] = list(circuit.units)  # type: ignore[arg-type]
     gates = [
         {"name": names[circuit.n_inputs + k], "reads": [names[s] for s in sources], "weights": unit.weight.tolist()}

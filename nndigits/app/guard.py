@@ -31,6 +31,8 @@ async def invalid_request(request: Request, error: RequestValidationError) -> JS
     first = error.errors()[0]
     field = _field(first.get("loc", ()))
     message = first.get("msg", "invalid value")
+    if first.get("type") == "value_error" and "error" in first.get("ctx", {}):  # a Bound's own words (chapter.py)
+        message = str(first["ctx"]["error"])
     if first.get("type") == "json_invalid":
         field, message = "body", "the request body is not valid JSON"
     elif first.get("type") == "extra_forbidden":

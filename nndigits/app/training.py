@@ -15,6 +15,7 @@ import time
 
 import pytorch_lightning as pl
 
+from ..chapter import INPUTS, OUTPUTS
 from ..learn.book import format_epoch
 from .inside import weight_pictures
 
@@ -90,15 +91,15 @@ class TrainingJob:
         return True
 
     def _run(self, settings: dict) -> None:
+        from ..core.checkpoints import CheckpointError
         from ..learn.book import TrainingDiverged
-        from ..learn.checkpoints import CheckpointError
         from ..learn.mnist import DataError
         from ..learn.run import RunError, train_run
 
         start = time.perf_counter()
         try:
             result = train_run(
-                [784, *settings["hidden"], 10],
+                [INPUTS, *settings["hidden"], OUTPUTS],
                 eta=settings["eta"],
                 m=settings["m"],
                 epochs=settings["epochs"],

@@ -1,29 +1,21 @@
-"""Flags: the ``Parser`` (one-line errors, defaults in the help) and the flag builders, bounded by the dtypes.
+"""Flags: the ``Parser`` (one-line errors, defaults in the help) and the flag builders, bounded as chapter.py says.
 
-Numbers are checked against what the machine and the dtypes can honour -- C int64, float32 (no overflow, no
-underflow to zero), the CPUs this process may use -- so a value that parses but cannot be used is refused
-before any work, not 80 lines deep inside torch.
+Numbers are checked against ``chapter.py``'s bounds (the same ones ``nndigits.fit``, the app and the sweep
+check) and what the machine and the dtypes can honour -- C int64, float32 (no overflow, no underflow to zero),
+the CPUs this process may use -- so a value that parses but cannot be used is refused before any work, not
+80 lines deep inside torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
-import struct
 import sys
 
+from ..chapter import DEFAULT_LOGDIR, EPOCHS, EPOCHS_BOUND, FLOAT32_MAX, INT64_MAX, SEED, SEED_BOUND, Bound
+from ..core.machine import usable_cpus
 from .errors import EXIT_USAGE, one_line
-from .machine import usable_cpus
-
-INT64_MAX = 2**63 - 1  # what a C long / torch.int64 holds
-FLOAT32_MAX = struct.unpack("f", struct.pack("I", 0x7F7FFFFF))[0]  # 3.4028e38; above it float32 is inf
-FLOAT32_NORMAL = struct.unpack("f", struct.pack("I", 0x00800000))[0]  # 1.1755e-38; below it, with
-# flush-to-zero on (learn/run.py turns it on), float32 arithmetic treats the value as 0
-SEED_MAX = 2**32 - 1  # seeds go into torch.Generator.manual_seed(seed * 1_000_003 + epoch): keep them in int64
-MAX_EPOCHS = 10_000  # about an hour of the book's run per thousand epochs here: more is a typo, not a plan
-TRAIN_SIZE = 50_000  # the book's training set (learn/mnist.py), the largest sensible mini-batch
 
 
 class _HelpWithDefaults(argparse.HelpFormatter):
@@ -64,54 +56,29 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(status)
 
 
-def _quote(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def positive(kind, name: str, minimum=None, strict: bool = False, maximum=None):
+def positive(kind, name: str, minimum=None, strict: bool = False, maximum=None, bound: Bound | None = None):
     """An argparse ``type``: a number of ``kind`` (int or float) in [minimum, maximum] (> minimum if ``strict``).
 
-    Ints default to at least 1 and at most C int64; floats to greater than 0 and at most float32's largest
-    value.  A float that must be above 0 must also be at least float32's smallest normal number, so that it
-    does not become 0 when the network computes with it.  No bound is ever looser than the dtype allows.
+    Or ``bound``, one of ``chapter.py``'s bounds: the flags, ``nndigits.fit``, the app and the sweep check
+    what a user typed against the same ``Bound``.  Ints default to at least 1 and at most C int64; floats to
+    greater than 0 and at most float32's largest value (a float that must be above 0 must also be at least
+    float32's smallest normal number, so that it does not become 0 when the network computes with it).
+    No bound is ever looser than the dtype allows.
     """
-    if minimum is None:
-        minimum, strict = (1, False) if kind is int else (0.0, True)
-    ceiling = INT64_MAX if kind is int else FLOAT32_MAX
-    maximum = ceiling if maximum is None else min(maximum, ceiling)
-
-    def number(v) -> str:
-        return f"{v:,}".replace(",", "_") if isinstance(v, int) and abs(v) >= 10**6 else f"{v:g}"
-
-    who = "" if name.startswith("-") else f"{name} "  # argparse already names the flag
+    if bound is None:
+        if minimum is None:
+            minimum, strict = (1, False) if kind is int else (0.0, True)
+        ceiling = INT64_MAX if kind is int else FLOAT32_MAX
+        maximum = ceiling if maximum is None else min(maximum, ceiling)
+        why = "the largest float32" if maximum == FLOAT32_MAX else "the largest int64" if maximum == INT64_MAX else ""
+        bound = Bound(name, kind, minimum, maximum, open_low=strict, why=why)
+    who = "" if name.startswith("-") else name  # argparse already names the flag
 
     def convert(text: str):
         try:
-            value = kind(text)
-        except (ValueError, OverflowError):
-            what = "a whole number" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"{who}must be {what}, got {_quote(text)}") from None
-        if isinstance(value, float) and math.isnan(value):
-            raise argparse.ArgumentTypeError(f"{who}must be a number, got {_quote(text)}")
-        if isinstance(value, float) and math.isinf(value):
-            raise argparse.ArgumentTypeError(f"{who}must be finite, got {_quote(text)}")
-        if value < minimum or (strict and value <= minimum):
-            bound = f"greater than {number(minimum)}" if strict else f"at least {number(minimum)}"
-            raise argparse.ArgumentTypeError(f"{who}must be {bound}, got {_quote(text)}")
-        if value > maximum:
-            why = (
-                " (the largest float32)"
-                if maximum == FLOAT32_MAX
-                else " (the largest int64)"
-                if maximum == INT64_MAX
-                else ""
-            )
-            raise argparse.ArgumentTypeError(f"{who}must be at most {number(maximum)}{why}, got {_quote(text)}")
-        if kind is float and strict and minimum == 0 and value < FLOAT32_NORMAL:
-            raise argparse.ArgumentTypeError(
-                f"{who}must be at least {FLOAT32_NORMAL:.4g} (smaller is 0 in float32), got {_quote(text)}"
-            )
-        return value
+            return bound.check(text, who)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return convert
 
@@ -134,11 +101,11 @@ def path_arg(name: str):
     return convert
 
 
-def add_seed(p: argparse.ArgumentParser, default: int = 1) -> None:
+def add_seed(p: argparse.ArgumentParser, default: int = SEED) -> None:
     """``--seed S``: THE seed convention. One run is seed S (default 1); S seeds are 1..S (``seed_range``)."""
     p.add_argument(
         "--seed",
-        type=positive(int, "--seed", 0, maximum=SEED_MAX),
+        type=positive(int, "--seed", bound=SEED_BOUND),
         default=default,
         help=f"seed for the initial weights and the shuffles, 0 to 2**32-1 (default: {default})",
     )
@@ -159,12 +126,12 @@ def seed_range(seeds: int) -> list[int]:
     return list(range(1, seeds + 1))
 
 
-def add_epochs(p: argparse.ArgumentParser, default: int = 30) -> None:
+def add_epochs(p: argparse.ArgumentParser, default: int = EPOCHS) -> None:
     p.add_argument(
         "--epochs",
-        type=positive(int, "--epochs", 1, maximum=MAX_EPOCHS),
+        type=positive(int, "--epochs", bound=EPOCHS_BOUND),
         default=default,
-        help=f"number of epochs, 1 to {MAX_EPOCHS} (default: {default})",
+        help=f"number of epochs, 1 to {EPOCHS_BOUND.high} (default: {default})",
     )
 
 
@@ -178,24 +145,11 @@ def add_threads(p: argparse.ArgumentParser, default: int | None = 1, help: str =
     )
 
 
-def add_data_dir(p: argparse.ArgumentParser) -> None:
-    from ..learn.mnist import default_data_dir  # standard library only at import time
-
-    p.add_argument(
-        "--data-dir",
-        type=path_arg("--data-dir"),
-        default=None,
-        metavar="DIR",
-        help=f"where MNIST is (torchvision root: DIR/MNIST/raw; read-only is fine once it is there) "
-        f"(default: {default_data_dir()})",
-    )
-
-
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
         type=path_arg("--checkpoint"),
         metavar="CKPT",
         default=None,
-        help="a checkpoint written by `python -m nndigits.train` (default: the newest under runs/)",
+        help=f"a checkpoint written by `python -m nndigits.train` (default: the newest under {DEFAULT_LOGDIR}/)",
     )

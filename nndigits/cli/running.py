@@ -1,8 +1,9 @@
 """Running a command: ``command(prog)`` wraps its ``main`` so every way out is one line and an exit code.
 
 It installs the SIGINT handler before the command imports anything heavy (Ctrl-C at any moment: one line,
-exit 130), exits quietly on a broken pipe (``predict ... | head -1``), and turns ``Failure`` (exit 1),
-``UsageError`` (exit 2), ``OSError`` (a full disk, a read-only folder) and ``MemoryError`` into one line.
+exit 130), refuses to start with stdout closed (``predict ... >&-`` would lose every answer and exit 0),
+exits quietly on a broken pipe (``predict ... | head -1``), and turns ``Failure`` (exit 1), ``UsageError``
+(exit 2), ``OSError`` (a full disk, a read-only folder) and ``MemoryError`` into one line.
 ``NNDIGITS_DEBUG=1`` shows the traceback of an unexpected error instead.
 """
 
@@ -81,6 +82,8 @@ def run_command(main: Callable[[list[str] | None], int | None], prog: str, argv:
     previous_hook, threading.excepthook = threading.excepthook, _thread_errors(prog)
     try:
         try:
+            if sys.stdout is None:  # file descriptor 1 was closed (`>&-`): print() would drop every line silently
+                raise Failure("stdout is closed, so the output would be lost (redirect it to a file or /dev/null)")
             code = main(argv)
         except SystemExit as stop:  # argparse: --help (0) or a bad flag (2, its line already printed)
             if stop.code is not None and not isinstance(stop.code, int):

@@ -1,99 +1,27 @@
-"""Checkpoints: read safely, checked before anything is allocated, found by default.
+"""Checkpoints with torch: the trained ``SigmoidNetwork`` for training, the web app and the Python API.
 
 A checkpoint is Lightning's ``.ckpt`` of a ``book.BookNetwork``, written atomically during training
-(``checkpoint_io.AtomicCheckpointIO``: temp file, then rename).  A checkpoint is data, and loading one
-never runs code from the file: ``torch.load(weights_only=True)`` reads it for training and the web app,
-and ``checkpoint_numpy`` reads it without torch for ``predict`` and ``read`` (importing torch costs
-seconds; those commands answer with the NumPy network of ``studies/scratch.py``).  What that reader does
-not know it leaves to torch's.  Either way, what a checkpoint claims is checked against what it holds
-before a network is built: its archive must not unpack to more than memory allows, and the layer sizes
-in its hyperparameters must be the shapes of the tensors in its state_dict -- so a file of a few KB
-cannot make us allocate gigabytes.
+(``checkpoint_io.AtomicCheckpointIO``: temp file, then rename).  Everything that needs no torch -- the
+checks before anything is allocated, the torch-free reader ``predict`` and ``read`` use, finding the newest
+checkpoint -- is ``core/checkpoints.py``; here ``torch.load(weights_only=True)`` unpacks the checked archive
+(it never runs code from the file) into torch tensors.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..studies.scratch import Network
-    from .network import SigmoidNetwork
+from ..core import checkpoints as core
+from ..core.checkpoints import CheckpointError, network_state, newest_checkpoint, not_loadable
+from .network import SigmoidNetwork
 
-DEFAULT_LOGDIR = "runs"  # where ``python -m nndigits.train`` writes unless told otherwise
-MAX_UNPACKED = 2**34  # 16 GiB: no checkpoint of a network this package trains comes near it
+__all__ = ["CheckpointError", "load_network", "load_with_torch", "newest_checkpoint", "read_checkpoint"]
 
 
-class CheckpointError(Exception):
-    """A checkpoint is missing, unreadable, or not one of ours; the message says which."""
-
-
-def __getattr__(name: str):
-    if name == "AtomicCheckpointIO":  # it moved (it needs Lightning); old imports keep working
-        from .checkpoint_io import AtomicCheckpointIO
-
-        return AtomicCheckpointIO
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _check_archive(path: Path) -> None:
-    """``CheckpointError`` unless ``path`` is a zip archive (what torch.save writes) that unpacks to a sane size."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
-        raise CheckpointError(f"{path} is not a readable nndigits checkpoint (damaged archive: {error})") from None
-    from ..cli import available_memory  # standard library only
-
-    limit = min(MAX_UNPACKED, available_memory() // 2)
-    if unpacked > limit:
-        raise CheckpointError(
-            f"{path} claims to unpack to {unpacked / 2**30:.3g} GiB, more than the {limit / 2**30:.3g} GiB "
-            "that may be used; it is not a checkpoint of a network this package trains"
-        )
-
-
-def read_checkpoint(path: str | os.PathLike, torch_free: bool = False) -> dict:
-    """The checkpoint's dict, loaded without running code from it; ``CheckpointError`` if it is not one of ours.
-
-    Its tensors are torch tensors -- or, with ``torch_free``, NumPy arrays when ``checkpoint_numpy`` can read
-    the file (it can read every checkpoint this package writes); torch is then not imported.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} is not a file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
-            raise CheckpointError(f"{path} is not a checkpoint (not a file written by torch.save)")
-    _check_archive(path)
-    checkpoint = _load_torch_free(path) if torch_free else None
-    if checkpoint is None:
-        checkpoint = _load_with_torch(path)
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise CheckpointError(f"{path} is not a Lightning checkpoint of an nndigits network")
-    return checkpoint
-
-
-def _load_torch_free(path: Path):
-    """What ``checkpoint_numpy`` reads from ``path``, or None where it leaves the file to torch's loader."""
-    from .checkpoint_numpy import Unsupported, load_archive
-
-    try:
-        return load_archive(path)
-    except Unsupported:
-        return None
-    except CheckpointError as error:
-        raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({str(error)[:200]})") from None
-
-
-def _load_with_torch(path: Path):
+def load_with_torch(path: Path):
+    """The checked archive at ``path`` through torch's ``weights_only`` loader; ``CheckpointError`` if it refuses."""
     import torch
 
     try:
@@ -106,107 +34,17 @@ def _load_with_torch(path: Path):
         raise CheckpointError(f"{path} is not a readable nndigits checkpoint ({reason[:200]})") from None
 
 
-def network_state(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> tuple[list[int], dict]:
-    """(sizes, the network's state_dict) once the hyperparameters' sizes are the tensors' shapes.
-
-    Layer l's weight must be a (sizes[l+1], sizes[l]) tensor and its bias a sizes[l+1] vector, for every
-    layer and no others: checked on the shapes alone, before anything the size of the network exists.
-    The tensors may be torch's or NumPy's (anything with a ``.shape``).
-    """
-    from .sizes import check_sizes
-
-    try:
-        sizes = check_sizes(checkpoint["hyper_parameters"]["sizes"])
-        state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
-        raise _not_loadable(path, error) from None
-    expected: dict[str, tuple[int, ...]] = {}
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        expected[f"layers.{l}.weight"] = (n_out, n_in)
-        expected[f"layers.{l}.bias"] = (n_out,)
-    found = {k: _shape(v) for k, v in state.items()}
-    expanded = [k for k, v in state.items() if not _holds_its_elements(v)]
-    if found == expected and expanded:
-        raise CheckpointError(
-            f"{path} claims a network of sizes {sizes if len(sizes) <= 8 else str(sizes[:8])[:-1] + ', ...]'} "
-            f"but {expanded[0]} is a view of far fewer numbers than its shape (not weights this package saved)"
-        )
-    if found != expected:
-        wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
-        detail = ", ".join(f"{k}: {found.get(k)} (sizes say {expected.get(k)})" for k in wrong[:3])
-        raise CheckpointError(
-            f"{path} claims a network of sizes {sizes if len(sizes) <= 8 else str(sizes[:8])[:-1] + ', ...]'} "
-            f"but its weights do not match ({detail})"
-        )
-    return sizes, state
-
-
-def _not_loadable(path, error: Exception) -> CheckpointError:
-    """The one-line error for a checkpoint whose contents cannot make a network: the first line of the reason."""
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return CheckpointError(f"{path} does not hold a network this code can load ({reason[:200]})")
-
-
-def _holds_its_elements(value) -> bool:
-    """False for a torch tensor that is a stride-0 view of a smaller storage: a few bytes in the file that a
-    network would copy out into as many weights as its shape says.  (NumPy arrays from ``checkpoint_numpy``
-    are copies of what the file holds.)"""
-    storage = getattr(value, "untyped_storage", None)
-    return storage is None or storage().nbytes() >= value.numel() * value.element_size()
-
-
-def _shape(value) -> tuple[int, ...] | None:
-    shape = getattr(value, "shape", None)
-    return tuple(shape) if isinstance(shape, tuple) else None  # torch.Size is a tuple
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint's dict with torch tensors (``core.checkpoints.read_checkpoint``'s checks first)."""
+    return core.read_checkpoint(path, load_with_torch)
 
 
 def load_network(path: str | os.PathLike) -> SigmoidNetwork:
     """The trained ``SigmoidNetwork`` in a checkpoint written by ``python -m nndigits.train``."""
-    from .network import SigmoidNetwork
-
     sizes, state = network_state(read_checkpoint(path), path)  # the network is no bigger than the file's tensors
     try:
         net = SigmoidNetwork(sizes)
         net.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as error:
-        raise _not_loadable(path, error) from None
+        raise not_loadable(path, error) from None
     return net.eval()
-
-
-def load_numpy_network(path: str | os.PathLike) -> Network:
-    """The trained network in a checkpoint as the book's NumPy ``Network`` (float64), read without torch where
-    ``checkpoint_numpy`` can (torch is imported only for a file it leaves to torch's loader)."""
-    from ..studies.scratch import Network
-
-    sizes, state = network_state(read_checkpoint(path, torch_free=True), path)
-    layers = range(len(sizes) - 1)
-    try:
-        arrays = {k: _real_array(v, k) for k, v in state.items()}
-        return Network(
-            sizes, [arrays[f"layers.{l}.weight"] for l in layers], [arrays[f"layers.{l}.bias"] for l in layers]
-        )
-    except (TypeError, ValueError) as error:
-        raise _not_loadable(path, error) from None
-
-
-def _real_array(value, name: str):
-    """``value`` (a NumPy array, or a torch tensor from torch's loader) as an array of real numbers (bool, integer
-    or floating point: what ``load_state_dict`` would copy into a float tensor), else ``ValueError``."""
-    import numpy as np
-
-    if not isinstance(value, np.ndarray):  # a torch tensor
-        value = value.detach().cpu().numpy() if value.is_complex() else value.detach().cpu().double().numpy()
-    if value.dtype.kind not in "biuf":
-        raise ValueError(f"{name} holds {value.dtype} numbers, not real ones")
-    return value
-
-
-def newest_checkpoint(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> Path:
-    """The most recently written ``.ckpt`` under ``logdir``, or ``CheckpointError`` saying how to make one."""
-    found = [p for p in Path(logdir).glob("**/*.ckpt") if p.is_file()]
-    if not found:
-        raise CheckpointError(
-            f"no checkpoint under {logdir}/; train one first with `python -m nndigits.train` "
-            "(or pass --checkpoint PATH)"
-        )
-    return max(found, key=lambda p: p.stat().st_mtime)

@@ -13,7 +13,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from .sizes import check_sizes
+from ..chapter import check_sizes
 
 BOOK_SIZES = (784, 30, 10)
 

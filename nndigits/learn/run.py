@@ -12,14 +12,16 @@ checkpoint modules), and the caller decides what a user sees.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import DEFAULT_LOGDIR
+from ..chapter import DEFAULT_LOGDIR, ENGINE, EPOCHS, ETA, SEED, SIZES, M
 
 
 class RunError(Exception):
@@ -40,6 +42,20 @@ class RunResult:
     already_complete: bool = False  # resumed from a run that had done all its epochs: nothing was trained
 
 
+def quiet_lightning() -> None:
+    """Keep the console to the book's lines: no Lightning banners or tips, no warnings that do not apply."""
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (
+        ".*does not have many workers.*",
+        ".*isn't set, so you may run out of memory.*",
+        ".*LeafSpec.*is deprecated.*",
+        ".*dirpath has changed from.*",
+        ".*have no `val_dataloader`.*",
+    ):
+        warnings.filterwarnings("ignore", message=message)
+
+
 def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) -> str:
     """The folder a run's versions live in: ``784-30-10_eta3_m10_seed1`` (TensorBoard's run and trial name)."""
     return f"{'-'.join(map(str, sizes))}_eta{eta:g}_m{m}" + ("" if seed is None else f"_seed{seed}")
@@ -47,7 +63,7 @@ def run_name(sizes: Sequence[int], eta: float, m: int, seed: int | None = None) 
 
 def check_resume(checkpoint: dict, wanted: dict) -> None:
     """A run resumes only with the settings it started with; anything else would be a different run."""
-    from .checkpoints import CheckpointError
+    from ..core.checkpoints import CheckpointError
 
     saved = dict(checkpoint["hyper_parameters"])
     saved["sizes"] = list(saved.get("sizes") or [])
@@ -134,13 +150,13 @@ class _CtrlC:
 
 
 def train_run(
-    sizes: Sequence[int] = (784, 30, 10),
-    eta: float = 3.0,
-    m: int = 10,
-    epochs: int = 30,
-    seed: int = 1,
+    sizes: Sequence[int] = SIZES,
+    eta: float = ETA,
+    m: int = M,
+    epochs: int = EPOCHS,
+    seed: int = SEED,
     *,
-    engine: str = "native",
+    engine: str = ENGINE,
     accelerator: str = "auto",
     threads: int | None = 1,
     data_dir: str | os.PathLike | None = None,
@@ -163,7 +179,6 @@ def train_run(
     from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from ..cli import quiet_lightning
     from .book import BookNetwork
     from .checkpoint_io import AtomicCheckpointIO
     from .checkpoints import read_checkpoint

@@ -8,7 +8,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from .neurons import Perceptron, SigmoidNeuron, _Neuron
+from .neurons import Neuron, Perceptron, SigmoidNeuron
 
 # --- Layered networks, for the exercises on sigmoid neurons simulating perceptrons ---
 
@@ -32,7 +32,7 @@ class PerceptronNetwork(nn.Module):
     """
 
     def __init__(
-        self, weights: Sequence, biases: Sequence, neuron: type[_Neuron] = Perceptron, dtype: torch.dtype | None = None
+        self, weights: Sequence, biases: Sequence, neuron: type[Neuron] = Perceptron, dtype: torch.dtype | None = None
     ):
         super().__init__()
         if len(weights) != len(biases) or not weights:
@@ -45,8 +45,8 @@ class PerceptronNetwork(nn.Module):
                     "layer sizes do not chain: each matrix needs as many columns as the layer before has neurons"
                 )
 
-    def _neurons(self) -> list[_Neuron]:  # the ModuleList's items, typed (a type checker sees plain Modules)
-        return [cast(_Neuron, layer) for layer in self.layers]
+    def _neurons(self) -> list[Neuron]:  # the ModuleList's items, typed (a type checker sees plain Modules)
+        return [cast(Neuron, layer) for layer in self.layers]
 
     @classmethod
     def random(
@@ -59,7 +59,7 @@ class PerceptronNetwork(nn.Module):
             [torch.randn(m, generator=generator, dtype=dtype) for m, _ in shapes],
         )
 
-    def _rebuild(self, c: float = 1.0, neuron: type[_Neuron] | None = None) -> PerceptronNetwork:
+    def _rebuild(self, c: float = 1.0, neuron: type[Neuron] | None = None) -> PerceptronNetwork:
         return PerceptronNetwork(
             [c * layer.weight.detach() for layer in self._neurons()],
             [c * layer.bias.detach() for layer in self._neurons()],

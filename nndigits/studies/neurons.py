@@ -22,7 +22,7 @@ def _float_tensor(values, dtype: torch.dtype | None) -> torch.Tensor:
     return t.detach().clone().to(dtype)
 
 
-class _Neuron(nn.Module):
+class Neuron(nn.Module):
     """What perceptrons and sigmoid neurons share: weights w, a bias b, and z = w.x + b.
 
     ``weights`` of shape (n,) with a scalar ``bias`` is one neuron: x of shape
@@ -67,7 +67,7 @@ class _Neuron(nn.Module):
         return f"weight={self.weight.tolist()}, bias={self.bias.tolist()}"
 
 
-class Perceptron(_Neuron):
+class Perceptron(Neuron):
     """Rosenblatt's perceptron: output 1 if w.x + b > 0, else 0 (eq. 2).
 
     Weights and bias are buffers, not trainable parameters, on purpose: the
@@ -87,7 +87,7 @@ class Perceptron(_Neuron):
         return (z > 0).to(z.dtype)
 
 
-class SigmoidNeuron(_Neuron):
+class SigmoidNeuron(Neuron):
     """The same neuron with the step smoothed out: output sigma(w.x + b) (eq. 3-4).
 
     Its weights are ``nn.Parameter``s: sigma is smooth, so a small change in
@@ -183,21 +183,22 @@ class PerceptronCircuit(nn.Module):
         out = [wires[o] for o in self.outputs]
         return out[0] if len(out) == 1 else tuple(out)
 
-    def _name(self, wire: int) -> str:  # 1-based, as in the book: x1, x2, ..., g1, g2, ...
+    def wire_name(self, wire: int) -> str:
+        """Wire ``wire``'s name, 1-based as in the book: x1, x2, ... for the inputs, g1, g2, ... for the gates."""
         return f"x{wire + 1}" if wire < self.n_inputs else f"g{wire - self.n_inputs + 1}"
 
     def describe(self) -> str:
         """The gates and their wiring, one per line, e.g. ``g2 = NAND(x1, g1)``."""
         lines = [f"{type(self).__name__}: {self.n_inputs} inputs, {self.n_gates} gates"]
         for k, (sources, unit) in enumerate(zip(self.sources, self._units())):
-            args = [self._name(s) for s in sources]
+            args = [self.wire_name(s) for s in sources]
             if self.is_nand(k) and len(sources) == 2:
                 rhs = f"NAND({args[0]}, {args[1]})"
             else:
                 terms = " + ".join(f"{w:g}*{a}" for w, a in zip(unit.weight.tolist(), args))
                 rhs = f"step({terms} + {unit.bias.item():g})"
-            lines.append(f"  {self._name(self.n_inputs + k)} = {rhs}")
-        lines += [f"  {name} = {self._name(o)}" for name, o in zip(self.output_names, self.outputs)]
+            lines.append(f"  {self.wire_name(self.n_inputs + k)} = {rhs}")
+        lines += [f"  {name} = {self.wire_name(o)}" for name, o in zip(self.output_names, self.outputs)]
         return "\n".join(lines)
 
     __repr__ = describe

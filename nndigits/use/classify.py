@@ -1,25 +1,26 @@
 """Classifying digits with a trained network: the winning output neuron and the runner-up.
 
-The network is either the book's NumPy ``Network`` (``studies/scratch.py``: what ``predict`` and ``read`` load,
+The network is either the book's NumPy ``Network`` (``core/scratch.py``: what ``predict`` and ``read`` load,
 so that they never import torch) or the torch ``SigmoidNetwork`` (the web app and the Python API): both compute
-a' = sigma(w a + b) layer by layer, and here both give float64 activations.
+a' = sigma(w a + b) layer by layer (eq. 3-4), and here both give float64 activations.  This module imports no
+torch either: a torch network is handed its input made from its own weights (``new_tensor``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..studies.scratch import Network
+from ..chapter import INPUTS
+from ..core.scratch import Network
 
 
 def activations(net, x) -> np.ndarray:
     """The output activations (m, out) as float64, for the rows of x (m, 784), of either kind of network."""
+    x = np.asarray(x).reshape(-1, INPUTS)
     if isinstance(net, Network):
-        return net.feedforward(np.asarray(x, dtype=np.float64).reshape(-1, 784))
-    import torch
-
-    with torch.no_grad():
-        return net(torch.as_tensor(x, dtype=torch.float32).reshape(-1, 784)).double().numpy()
+        return net.feedforward(x.astype(np.float64))
+    weight = next(net.parameters())  # a torch module: its input as a tensor of its own dtype and device
+    return net(weight.new_tensor(x)).detach().double().cpu().numpy()
 
 
 def predict(net, x):

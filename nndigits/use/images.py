@@ -121,7 +121,7 @@ def _shrink(img: Image.Image, side: int = MAX_SIDE) -> Image.Image:
     return img.reduce(factor)
 
 
-def _gray(img: Image.Image) -> np.ndarray:
+def gray_levels(img: Image.Image) -> np.ndarray:
     """Brightness in [0, 1] as float32 (H, W); transparency is flattened onto a background that shows the ink."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(img, dtype=np.float64)
@@ -250,7 +250,7 @@ def _without_specks(ink: np.ndarray, share: float = 0.02, margin: int = 2) -> np
 
 def load_ink(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The ink map (white on black, float32 in [0, 1]) of the image file at ``path``."""
-    return ink_map(_gray(open_image(path, max_pixels)), name=str(path))
+    return ink_map(gray_levels(open_image(path, max_pixels)), name=str(path))
 
 
 def ink_box(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[int, int, int, int] | None:

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import CheckpointError
-
 DTYPES = {  # torch's storage classes of the dtypes NumPy has
     "FloatStorage": "f4",
     "DoubleStorage": "f8",
@@ -41,6 +39,10 @@ DTYPES = {  # torch's storage classes of the dtypes NumPy has
     "ByteStorage": "u1",
     "BoolStorage": "?",
 }
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, unreadable, or not one of ours; the message says which."""
 
 
 class Unsupported(Exception):

@@ -63,30 +63,35 @@ class Bound:
         return f"{low} and at most {_number(self.high)}"
 
     def check(self, value, name: str | None = None):
-        """``value`` as ``kind`` if it is within bounds; ``ValueError`` saying which bound it breaks otherwise."""
-        who = name or self.name
+        """``value`` as ``kind`` if it is within bounds; ``ValueError`` saying which bound it breaks otherwise.
+
+        The message names ``name`` (this bound's name if None; nothing if "", as argparse names the flag)
+        and quotes ``value`` as it was given.
+        """
+        who = f"{self.name if name is None else name} ".lstrip()
         what = "a whole number" if self.kind is int else "a number"
+        given = _quote(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             try:
                 value = self.kind(value)
             except (TypeError, ValueError, OverflowError):
-                raise ValueError(f"{who} must be {what}, got {_quote(value)}") from None
+                raise ValueError(f"{who}must be {what}, got {given}") from None
         if self.kind is int and isinstance(value, float):
             if not value.is_integer():
-                raise ValueError(f"{who} must be {what}, got {_quote(value)}")
+                raise ValueError(f"{who}must be {what}, got {given}")
             value = int(value)
         if isinstance(value, float) and math.isnan(value):
-            raise ValueError(f"{who} must be a number, got {_quote(value)}")
+            raise ValueError(f"{who}must be a number, got {given}")
         if isinstance(value, float) and math.isinf(value):
-            raise ValueError(f"{who} must be finite, got {_quote(value)}")
+            raise ValueError(f"{who}must be finite, got {given}")
         if value < self.low or (self.open_low and value <= self.low):
             bound = f"greater than {_number(self.low)}" if self.open_low else f"at least {_number(self.low)}"
-            raise ValueError(f"{who} must be {bound}, got {_quote(value)}")
+            raise ValueError(f"{who}must be {bound}, got {given}")
         if value > self.high:
             why = f" ({self.why})" if self.why else ""
-            raise ValueError(f"{who} must be at most {_number(self.high)}{why}, got {_quote(value)}")
+            raise ValueError(f"{who}must be at most {_number(self.high)}{why}, got {given}")
         if self.kind is float and self.open_low and self.low == 0 and value < FLOAT32_NORMAL:
-            raise ValueError(f"{who} must be at least {FLOAT32_NORMAL:.4g} (smaller is 0 in float32), got {value!r}")
+            raise ValueError(f"{who}must be at least {FLOAT32_NORMAL:.4g} (smaller is 0 in float32), got {given}")
         return self.kind(value)
 
 

@@ -145,6 +145,40 @@ def test_interrupting_fit_returns_the_network_learned_so_far():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1, got '0'"),  # it returned an untrained network without a word
+        ({"m": 0}, "m must be at least 1"),
+        ({"m": 50_001}, "m must be at most 50000 (the training set)"),
+        ({"eta": -1.0}, "eta must be greater than 0"),
+        ({"eta": 1e-40}, "smaller is 0 in float32"),
+        ({"seed": -1}, "seed must be at least 0"),
+        ({"epochs": 2.5}, "epochs must be a whole number"),
+        ({"sizes": [100, 30, 10]}, "start with 784 inputs"),
+        ({"sizes": [784, 0, 10]}, "every layer needs at least one neuron"),
+        ({"sizes": [784, *[1] * 101, 10]}, "at most 100 hidden layers"),
+        ({"engine": "warp"}, "engine must be one of native"),
+    ],
+)
+def test_fit_refuses_what_train_refuses_before_any_work(settings, words, monkeypatch):
+    """fit checks its settings once, where they enter, against the bounds the flags of train use (chapter.py)."""
+    import nndigits.learn.run
+
+    monkeypatch.setattr(nndigits.learn.run, "train_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match=re.escape(words)):
+        nndigits.fit(**settings, logdir=None)
+
+
+def test_fit_refuses_a_network_larger_than_memory_in_one_clear_error(monkeypatch):
+    import nndigits.learn.run
+    from nndigits.core.machine import NetworkTooLarge
+
+    monkeypatch.setattr(nndigits.learn.run, "train_run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(NetworkTooLarge, match=r"needs about .* GiB of memory; this machine has"):
+        nndigits.fit(sizes=[784, 10**7, 10], logdir=None)
+
+
 def test_predict_agrees_with_the_predict_command(logged_run, digit_files, mnist_test):
     net, _, _ = logged_run
     command = subprocess.run(

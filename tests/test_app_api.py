@@ -153,6 +153,8 @@ BAD_SETTINGS = [
     ('{"eta": Infinity}', "eta"),
     ({"m": 0}, "m"),
     ({"m": 2.5}, "m"),
+    ({"m": 50_001}, "m"),  # the bounds of the train command's flags (chapter.py), not the page's own
+    ({"eta": 1e-40}, "eta"),  # 0 in float32
     ({"epochs": 0}, "epochs"),
     ({"epochs": 10**9}, "epochs"),
     ({"seed": -1}, "seed"),

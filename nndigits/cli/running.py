@@ -104,7 +104,7 @@ def run_command(main: Callable[[list[str] | None], int | None], prog: str, argv:
         fail(prog, error)
         return error.code
     except MemoryError:
-        fail(prog, "out of memory (try smaller sizes or a smaller --batch-size)")
+        fail(prog, "out of memory (try smaller sizes or a smaller m, -m)")
         return EXIT_FAILURE
     except OSError as error:
         code = _was_interrupted(prog)

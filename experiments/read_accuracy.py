@@ -10,7 +10,7 @@ each with a trained checkpoint.  Reports, per style:
 * the oracle: string accuracy if the segmentation were perfect (each digit classified
   from its own MNIST image), the ceiling the classifier alone allows.
 
-The segmentation's knobs (``read.Params``) were tuned on lines of MNIST *training*
+The segmentation's knobs (``nndigits.use.cuts.Params``) were tuned on lines of MNIST *training*
 digits 50,000-59,999 (the book's validation set), never on the test digits.
 
     python experiments/read_accuracy.py --checkpoint CKPT [--lines 200] [--examples examples]

@@ -53,7 +53,9 @@ from .learn.mnist import load_split
 from .learn.network import SigmoidNetwork
 from .use import figures
 from .use.classify import predict as classify_rows
-from .use.images import ImageError, gray_levels, ink_map, load_digit, to_mnist
+from .use.image_files import ImageError, gray_levels
+from .use.images import load_digit, to_mnist
+from .use.ink import ink_map
 
 __all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError"]
 

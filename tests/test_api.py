@@ -20,7 +20,8 @@ import nndigits
 from nndigits.learn.checkpoints import CheckpointError
 from nndigits.learn.network import SigmoidNetwork
 from nndigits.learn.run import run_name
-from nndigits.use.images import ImageError, save_mnist_png
+from nndigits.use.image_files import ImageError
+from nndigits.use.images import save_mnist_png
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCH_LINE = re.compile(r"^Epoch (\d+): (\d+) / (\d+)")

@@ -20,7 +20,8 @@ import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from nndigits.use.images import ImageError, load_digit, save_mnist_png
+from nndigits.use.image_files import ImageError
+from nndigits.use.images import load_digit, save_mnist_png
 
 PHOTOS = 20  # two of each digit
 

@@ -19,8 +19,9 @@ from PIL import Image, ImageDraw
 from nndigits import predict, read
 from nndigits.learn.checkpoints import load_network
 from nndigits.studies import lines as synthetic
-from nndigits.use import segment
-from nndigits.use.images import ImageError, load_digit, to_mnist
+from nndigits.use import cuts, segment
+from nndigits.use.image_files import ImageError
+from nndigits.use.images import load_digit, to_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,7 +158,7 @@ def test_mnist_digits_are_left_almost_unchanged(mnist_test_numpy):
 def test_any_blob_fits_the_box(h, w, top, left, dark):
     page = np.zeros((top + h + 7, left + w + 5), np.float32)
     page[top : top + h, left : left + w] = 1.0
-    from nndigits.use.images import ink_map
+    from nndigits.use.ink import ink_map
 
     x = to_mnist(ink_map(1.0 - page if dark else page))
     bh, bw = _bbox(x)
@@ -374,7 +375,7 @@ def test_read_composed_lines(net, mnist_test_numpy):
 
 def test_candidates_keep_inputs_and_scoring_fills_activations(net, mnist_test_numpy):
     x, _ = mnist_test_numpy
-    cand = segment.candidates(synthetic.compose_line(x[:3], "gaps", np.random.default_rng(2)))
+    cand = cuts.candidates(synthetic.compose_line(x[:3], "gaps", np.random.default_rng(2)))
     k = len(cand.boxes)
     assert k > 0 and cand.inputs.shape == (k, 784) and cand.inputs.dtype == np.float32
     assert cand.activations is None
@@ -401,9 +402,9 @@ def test_ink_touching_the_digit_diagonally_is_part_of_it():
     piece = np.zeros((10, 12), np.float32)
     piece[1:9, 2:9] = 1.0  # the digit's body
     piece[9, 9], piece[8, 10], piece[7, 11] = 0.6, 0.6, 0.6  # a diagonal tail from its corner to the right edge
-    assert np.array_equal(segment._drop_side_fragments(piece, True, True), piece)
+    assert np.array_equal(cuts.drop_side_fragments(piece, True, True), piece)
     piece[8, 10] = 0.0  # cut the tail: its tip at the edge is now a piece of its own, and goes
-    assert segment._drop_side_fragments(piece, True, True)[7, 11] == 0
+    assert cuts.drop_side_fragments(piece, True, True)[7, 11] == 0
 
 
 def test_neighbour_fragments_at_open_window_edges_are_blanked():
@@ -411,11 +412,11 @@ def test_neighbour_fragments_at_open_window_edges_are_blanked():
     piece[1:9, 2:9] = 1.0  # the digit's body
     piece[3:6, 10:12] = 0.6  # a neighbour's tip at the right edge, not touching the body
     piece[0, 0] = 0.6  # a speck at the left edge
-    both = segment._drop_side_fragments(piece, True, True)
+    both = cuts.drop_side_fragments(piece, True, True)
     assert both[1:9, 2:9].all() and not both[3:6, 10:12].any() and both[0, 0] == 0
-    right = segment._drop_side_fragments(piece, False, True)
+    right = cuts.drop_side_fragments(piece, False, True)
     assert right[0, 0] == 0.6 and not right[3:6, 10:12].any()
-    assert segment._drop_side_fragments(piece, False, False) is piece  # no neighbour: nothing blanked
+    assert cuts.drop_side_fragments(piece, False, False) is piece  # no neighbour: nothing blanked
 
 
 def test_read_cli_prints_the_string_last(tmp_path, checkpoint, net, mnist_test_numpy, capsys):

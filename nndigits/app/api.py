@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from ..chapter import DEFAULT_LOGDIR, INPUTS, OUTPUTS
 from ..core.checkpoints import CheckpointError
 from ..core.machine import NetworkTooLarge, check_network_fits
-from ..use.images import ImageError
+from ..use.image_files import ImageError
 from . import gates
 from .guard import OneLineErrors, invalid_request, problem
 from .inside import look_inside, weight_pictures

@@ -14,7 +14,8 @@ import tempfile
 
 import numpy as np
 
-from ..use.images import ImageError, load_digit
+from ..use.image_files import ImageError
+from ..use.images import load_digit
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MiB: a phone photo of a digit is a few MiB
 

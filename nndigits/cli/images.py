@@ -19,7 +19,7 @@ def check_image_count(images: Sequence[str]) -> None:
 
 def image_errors() -> tuple[type[BaseException], ...]:
     """What reading one image may raise that concerns that image alone (the other images are still read)."""
-    from ..use.images import ImageError
+    from ..use.image_files import ImageError
 
     return (ImageError, OSError, ValueError, MemoryError)
 

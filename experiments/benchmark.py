@@ -47,10 +47,10 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader, TensorDataset
 
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import add_data_dir, mnist_or_fail
 from nndigits.cli.errors import UsageError
 from nndigits.cli.flags import Parser, positive
-from nndigits.cli.running import command, exit_with
 from nndigits.core import scratch
 from nndigits.learn import native
 from nndigits.learn.atomic import write_atomic

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import add_data_dir, mnist_or_fail
 from nndigits.cli.flags import Parser, add_epochs, add_seeds, add_threads, seed_range
-from nndigits.cli.running import command, exit_with
 from nndigits.core.machine import usable_cpus
 from nndigits.learn.atomic import save_figure, write_atomic
 from nndigits.learn.datamodule import MNISTDataModule

@@ -36,10 +36,10 @@ import sys
 import time
 from pathlib import Path
 
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import add_data_dir, mnist_or_fail
 from nndigits.cli.errors import UsageError
 from nndigits.cli.flags import Parser, add_epochs, add_seeds, add_threads, positive, seed_range
-from nndigits.cli.running import command, exit_with
 from nndigits.learn.atomic import save_figure, write_atomic
 from nndigits.learn.run import quiet_lightning
 

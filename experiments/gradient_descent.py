@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import animation  # noqa: E402
 
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import add_data_dir, mnist_or_fail  # noqa: E402
 from nndigits.cli.flags import Parser
-from nndigits.cli.running import command, exit_with
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import BOOK_SIZES, SigmoidNetwork, one_hot  # noqa: E402

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from nndigits.cli.checkpoint import load_checkpoint_or_fail
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import mnist_or_fail
 from nndigits.cli.errors import Failure, UsageError
 from nndigits.cli.flags import Parser, add_checkpoint, positive
-from nndigits.cli.running import command, exit_with
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.checkpoints import CheckpointError, newest_checkpoint
 from nndigits.learn.mnist import load_split

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nndigits.cli.command import command, exit_with
 from nndigits.cli.flags import Parser, positive
-from nndigits.cli.running import command, exit_with
 from nndigits.learn.atomic import write_atomic
 
 HERE = Path(__file__).resolve().parent

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .cli.command import command, exit_with
 from .cli.data import add_data_dir, mnist_or_fail
 from .cli.flags import Parser
-from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.data"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+from .cli.command import command, exit_with
 from .cli.flags import Parser
-from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.perceptrons"
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli.checkpoint import load_checkpoint_or_fail
+from .cli.command import command, exit_with
 from .cli.errors import Failure
 from .cli.flags import Parser, add_checkpoint
 from .cli.images import check_image_count, for_each_image
-from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.predict"
 CONFIDENCE_HELP = (

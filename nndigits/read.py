@@ -8,9 +8,9 @@ digits as one string -- the last line of the image's output; with several images
 from __future__ import annotations
 
 from .cli.checkpoint import load_checkpoint_or_fail
+from .cli.command import command, exit_with
 from .cli.flags import Parser, add_checkpoint
 from .cli.images import check_image_count, for_each_image
-from .cli.running import command, exit_with
 
 PROG = "python -m nndigits.read"
 

@@ -33,11 +33,11 @@ from .chapter import (
     M,
     parameters,
 )
+from .cli.command import command, exit_with
 from .cli.data import add_data_dir
 from .cli.errors import Failure, UsageError, os_message
 from .cli.flags import Parser, add_epochs, add_seed, add_threads, path_arg, positive
 from .cli.folders import check_writable, clean_stale
-from .cli.running import command, exit_with
 from .core.machine import NetworkTooLarge, check_network_fits
 
 PROG = "python -m nndigits.train"

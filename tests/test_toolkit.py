@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nndigits import data, perceptrons, predict, read, train
-from nndigits.cli import errors, flags, folders, running
+from nndigits.cli import errors, flags, folders
+from nndigits.cli.command import command as wrap
 from nndigits.core import machine
 from nndigits.learn.atomic import stale_partials, write_atomic
 from nndigits.learn.checkpoints import CheckpointError, load_network
@@ -131,7 +132,7 @@ def test_every_flag_help_shows_its_default(name):
 
 def test_command_wrapper_maps_every_way_out_to_one_line_and_its_code():
     def raises(error):
-        @running.command("prog")
+        @wrap("prog")
         def main(argv=None):
             raise error
 
@@ -446,7 +447,7 @@ def test_exit_with_runs_exit_handlers_and_keeps_the_code(code):
     """With torch loaded the process ends without the interpreter's teardown, but after the atexit handlers."""
     program = (
         "import atexit, sys, torch\n"
-        "from nndigits.cli.running import exit_with\n"
+        "from nndigits.cli.command import exit_with\n"
         "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
         "late = Late()\n"
         "atexit.register(lambda: print('handler ran', flush=True))\n"
@@ -462,7 +463,7 @@ def test_exit_with_waits_for_a_live_thread():
     """Another thread still working: the ordinary exit, which waits for it to finish."""
     program = (
         "import threading, time, torch\n"
-        "from nndigits.cli.running import exit_with\n"
+        "from nndigits.cli.command import exit_with\n"
         "class Late:\n    def __del__(self): print('interpreter teardown', flush=True)\n"
         "late = Late()\n"
         "threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished', flush=True))).start()\n"

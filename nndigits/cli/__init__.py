@@ -7,7 +7,7 @@ never reaches the modules that lead to torch:
 - ``errors``: ``Failure`` (exit 1), ``UsageError`` (exit 2) and the one error line on stderr.
 - ``flags``: ``Parser`` (a bad flag is one line and exit code 2; every flag's help shows its default),
   ``positive`` and the flag builders (``add_seed``, ``add_threads``, ...), bounded by ``chapter.py``'s bounds.
-- ``running``: ``command(prog)``, the wrapper around a command's ``main`` (Ctrl-C, broken pipes, a closed
+- ``command``: ``command(prog)``, the wrapper around a command's ``main`` (Ctrl-C, broken pipes, a closed
   stdout, exit codes), and ``exit_with``.
 - ``folders``: ``check_writable`` and ``clean_stale`` (the temporary files, ``learn/atomic.py``'s names,
   that a killed run left).

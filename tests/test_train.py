@@ -52,6 +52,17 @@ def test_hidden_flag_shapes():
     assert parser.parse_args(["--hidden", "100", "20"]).hidden == [100, 20]
 
 
+def test_the_books_names_and_their_aliases_are_one_flag_each():
+    """eta and m, as the book writes them; --lr and --batch-size name the same two flags."""
+    parser = train.build_parser()
+    book = parser.parse_args(["--eta", "0.5", "-m", "20"])
+    alias = parser.parse_args(["--lr", "0.5", "--batch-size", "20"])
+    assert (book.eta, book.m) == (alias.eta, alias.m) == (0.5, 20)
+    defaults = parser.parse_args([])
+    assert (defaults.eta, defaults.m, defaults.epochs, defaults.seed, defaults.hidden) == (3.0, 10, 30, 1, [30])
+    assert (defaults.engine, defaults.logdir) == ("native", "runs")
+
+
 def _run(args, capsys):
     code = train.main(args + ["--no-progress", "--accelerator", "cpu"])
     out = capsys.readouterr().out

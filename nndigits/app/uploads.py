@@ -20,10 +20,6 @@ from ..use.images import load_digit
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MiB: a phone photo of a digit is a few MiB
 
 
-class UploadTooLarge(Exception):
-    """The request body is over ``MAX_UPLOAD_BYTES``."""
-
-
 def digit_from_bytes(data: bytes, name: str = "upload") -> np.ndarray:
     """``load_digit`` of these bytes: float32 (784,) in [0, 1]; ``ImageError`` naming ``name`` if unusable."""
     if not data:

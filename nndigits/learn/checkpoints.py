@@ -14,10 +14,10 @@ import re
 from pathlib import Path
 
 from ..core import checkpoints as core
-from ..core.checkpoints import CheckpointError, network_state, newest_checkpoint, not_loadable
+from ..core.checkpoints import CheckpointError, network_state, not_loadable
 from .network import SigmoidNetwork
 
-__all__ = ["CheckpointError", "load_network", "load_with_torch", "newest_checkpoint", "read_checkpoint"]
+__all__ = ["CheckpointError", "load_network", "load_with_torch", "read_checkpoint"]
 
 
 def load_with_torch(path: Path):

@@ -32,8 +32,8 @@ from nndigits.cli.command import command, exit_with
 from nndigits.cli.data import mnist_or_fail
 from nndigits.cli.errors import Failure, UsageError
 from nndigits.cli.flags import Parser, add_checkpoint, positive
-from nndigits.learn.atomic import write_atomic
 from nndigits.core.checkpoints import CheckpointError, newest_checkpoint
+from nndigits.learn.atomic import write_atomic
 from nndigits.learn.mnist import load_split
 from nndigits.studies.lines import STYLES, compose_line, to_png
 from nndigits.use.segment import read_ink  # noqa: E402

@@ -230,6 +230,20 @@ def test_weights_that_are_views_of_a_few_numbers_are_refused(tmp_path):
     assert code == 1 and err.count("\n") == 1 and "view of far fewer numbers" in err
 
 
+def test_a_network_that_does_not_read_digits_is_refused_by_predict_and_the_app(tmp_path):
+    """A checkpoint of a network with 3 outputs loads, but cannot read digits: one line from predict, and the
+    same words from the page's list of networks (one check, core/checkpoints.check_reads_digits)."""
+    from nndigits.app.networks import Networks
+
+    ckpt = fake_checkpoint(tmp_path / "three.ckpt", sizes=(784, 5, 3))
+    assert load_network(ckpt).sizes == [784, 5, 3]
+    code, out, err = run_main(predict.main, [str(EXAMPLES / "digit_7_dark_on_light.png"), "--checkpoint", str(ckpt)])
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "sizes [784, 5, 3]; reading digits needs 784 inputs and 10 outputs" in err
+    with pytest.raises(CheckpointError, match=r"sizes \[784, 5, 3\]; reading digits needs 784 inputs and 10 outputs"):
+        Networks(tmp_path).load(ckpt)
+
+
 def test_a_checkpoint_with_missing_or_extra_layers_is_refused(tmp_path):
     ckpt = fake_checkpoint(tmp_path / "short.ckpt", sizes=(784, 30, 10), claim=[784, 30, 30, 10])
     with pytest.raises(CheckpointError, match="do not match"):

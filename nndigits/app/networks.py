@@ -13,7 +13,8 @@ import os
 import threading
 from pathlib import Path
 
-from ..learn.checkpoints import CheckpointError, load_network
+from ..core.checkpoints import CheckpointError, check_reads_digits
+from ..learn.checkpoints import load_network
 
 
 class UnknownNetwork(Exception):
@@ -64,8 +65,7 @@ class Networks:
             net = load_network(path)
         except OSError as error:
             raise CheckpointError(f"cannot read checkpoint {self.name_of(path)}: {error.strerror or error}") from None
-        if net.sizes[0] != 784 or net.sizes[-1] != 10:
-            raise CheckpointError(f"{self.name_of(path)} holds sizes {net.sizes}; reading digits needs 784 in, 10 out")
+        check_reads_digits(net.sizes, self.name_of(path))
         self.use(net, checkpoint_id(path), self.name_of(path))
 
     def use(self, net, ident: str | None, name: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..chapter import DEFAULT_LOGDIR, INPUTS, OUTPUTS
+from ..chapter import DEFAULT_LOGDIR
 from .errors import Failure
 
 if TYPE_CHECKING:  # NumPy is imported when a checkpoint is read, not for --help
@@ -28,15 +28,14 @@ def torch_reads(path: Path):
 def load_checkpoint_or_fail(path=None, logdir=None) -> Network:
     """The network of a checkpoint (the newest under ``logdir`` if ``path`` is None) that reads 784 pixels into
     10 digits, or ``Failure`` saying why not.  It is the book's NumPy ``Network``, read without torch."""
-    from ..core.checkpoints import CheckpointError, load_numpy_network, newest_checkpoint
+    from ..core.checkpoints import CheckpointError, check_reads_digits, load_numpy_network, newest_checkpoint
 
     try:
         path = newest_checkpoint(logdir or DEFAULT_LOGDIR) if path is None else path
         net = load_numpy_network(path, fallback=torch_reads)
+        check_reads_digits(net.sizes, path)
     except CheckpointError as error:
         raise Failure(error) from None
     except OSError as error:  # e.g. permission denied: the file is there but cannot be read
         raise Failure(f"cannot read checkpoint {path}: {error.strerror or error}") from None
-    if net.sizes[0] != INPUTS or net.sizes[-1] != OUTPUTS:
-        raise Failure(f"{path} holds a network of sizes {net.sizes}; reading digits needs 784 inputs and 10 outputs")
     return net

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..chapter import DEFAULT_LOGDIR, check_sizes
+from ..chapter import DEFAULT_LOGDIR, INPUTS, OUTPUTS, check_sizes
 from .checkpoint_numpy import CheckpointError, Unsupported, load_archive
 from .machine import available_memory
 from .scratch import Network
@@ -157,6 +157,14 @@ def _real_array(value, name: str):
     if value.dtype.kind not in "biuf":
         raise ValueError(f"{name} holds {value.dtype} numbers, not real ones")
     return value
+
+
+def check_reads_digits(sizes, name) -> None:
+    """``CheckpointError`` unless a network of ``sizes`` (from checkpoint ``name``) reads 784 pixels into 10 digits."""
+    if sizes[0] != INPUTS or sizes[-1] != OUTPUTS:
+        raise CheckpointError(
+            f"{name} holds a network of sizes {sizes}; reading digits needs {INPUTS} inputs and {OUTPUTS} outputs"
+        )
 
 
 def newest_checkpoint(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> Path:

@@ -149,7 +149,7 @@ class Autograd:
 
 
 def _native(net: SigmoidNetwork, eta: float, m: int) -> Engine:
-    return NativeSteps(net.layers, eta, m, fallback=Backprop(net, eta, m))  # backprop where C++ cannot take them
+    return NativeSteps(net.layers, eta, m, fallback=Backprop(net, eta, m).steps)  # where C++ cannot take them
 
 
 def _cudagraph(net: SigmoidNetwork, eta: float, m: int) -> Engine:

@@ -29,6 +29,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, cast
@@ -38,7 +39,6 @@ from torch import nn
 
 if TYPE_CHECKING:
     from .datamodule import Rows
-    from .engines import Engine
 
 SOURCE = Path(__file__).with_name("csrc") / "sgd.cpp"
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17"]
@@ -142,11 +142,11 @@ class NativeSteps:
     The C++ loops read each mini-batch's m rows by number (``rows.index``): the chunk is never
     gathered into a copy of its own, and data in another float dtype than the weights are
     converted row by row, as ``.to(dtype)`` would.  The same steps as ``engines.backprop_steps``
-    -- which ``fallback`` (the ``backprop`` engine) takes when the extension or these tensors
-    cannot be used.
+    -- which ``fallback`` (the ``backprop`` engine's ``steps``, handed in by the registry) takes
+    when the extension or these tensors cannot be used.
     """
 
-    def __init__(self, layers: nn.ModuleList, eta: float, m: int, fallback: Engine):
+    def __init__(self, layers: nn.ModuleList, eta: float, m: int, fallback: Callable[[Rows], torch.Tensor]):
         self.layers, self.eta, self.m, self.fallback = layers, eta, m, fallback
 
     def steps(self, rows: Rows) -> torch.Tensor:
@@ -157,7 +157,7 @@ class NativeSteps:
         if reason is None:
             return errors
         _notice(reason)
-        return self.fallback.steps(rows)
+        return self.fallback(rows)
 
 
 def steps_or_reason(

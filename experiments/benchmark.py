@@ -55,11 +55,11 @@ from nndigits.core import scratch
 from nndigits.learn import native
 from nndigits.learn.atomic import write_atomic
 from nndigits.learn.book import BookNetwork
-from nndigits.learn.datamodule import MNISTDataModule
+from nndigits.learn.datamodule import MNISTDataModule, Rows
+from nndigits.learn.engines import make_engine
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import one_hot, quadratic_cost
 from nndigits.learn.run import quiet_lightning
-from nndigits.learn.sgd import autograd_step, backprop_steps
 
 SIZES, ETA, M, SEED = [784, 30, 10], 3.0, 10, 1
 HERE = Path(__file__).resolve().parent
@@ -101,14 +101,11 @@ def numpy_f32_epoch(x, y):
 
 def autograd_loop_epoch(x, y, device, part=1):
     model = BookNetwork(SIZES, ETA, M, SEED).net.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=ETA)
-    errors = torch.empty(M, 10, device=device)
+    engine = make_engine("autograd", model, ETA, M)  # its own torch.optim.SGD; a Python loop over mini-batches
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: len(x) // part].to(device)
     _sync(device)
     start = time.perf_counter()
-    xs, ys = x[order], y[order]
-    for k in range(0, len(xs), M):
-        autograd_step(model, optimizer, xs[k : k + M], ys[k : k + M], errors[: len(xs[k : k + M])])
+    engine.steps(Rows(x[order], y[order]))
     _sync(device)
     return (time.perf_counter() - start) * part
 
@@ -116,19 +113,11 @@ def autograd_loop_epoch(x, y, device, part=1):
 def bare_epoch(engine, x, y, gather=True):
     """One epoch of an engine's own loop, no Lightning, in chunks of 500 mini-batches: each chunk gathered
     (``x[chunk]``), or -- the native engine as the DataModule now feeds it -- its rows read by number."""
-    layers = BookNetwork(SIZES, ETA, M, SEED).net.layers
+    steps = make_engine(engine, BookNetwork(SIZES, ETA, M, SEED).net, ETA, M).steps
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    errors = torch.empty(M * 500, 10)
     start = time.perf_counter()
     for chunk in order.split(M * 500):
-        if engine == "native" and not gather:
-            native.native_steps(layers, x, y, M, ETA, errors, index=chunk)
-            continue
-        xc, yc = x[chunk], y[chunk]
-        if engine == "native":
-            native.native_steps(layers, xc, yc, M, ETA, errors)
-        else:
-            backprop_steps(layers, xc.split(M), yc.split(M), ETA, errors.split(M))
+        steps(Rows(x, y, chunk) if engine == "native" and not gather else Rows(x[chunk], y[chunk]))
     return time.perf_counter() - start
 
 
@@ -258,7 +247,11 @@ def sweep_benchmark(args, data_dir):
         rows = [
             ("1 network [784, 30, 10]", 1, one),
             ("10 networks [784, 30, 10], 5 etas x 2 seeds (native, one by one)", 10, seconds(ten_grid)),
-            ("the same 10, one batched torch step for all (engine='stacked')", 10, seconds(ten_grid, engine="stacked")),
+            (
+                "the same 10, one batched torch step for all (engine='backprop')",
+                10,
+                seconds(ten_grid, engine="backprop"),
+            ),
             ("6 networks, hidden 10/30/100 x 2 seeds, padded to 100 (batched torch)", 6, seconds(mixed, "pad")),
             ("6 networks, hidden 10/30/100 x 2 seeds, grouped by size (native)", 6, seconds(mixed, "group")),
         ]

@@ -46,9 +46,10 @@ from pathlib import Path
 import torch
 
 from nndigits.learn.atomic import write_atomic
+from nndigits.learn.datamodule import Rows
+from nndigits.learn.engines import make_engine
 from nndigits.learn.mnist import DataError, load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot
-from nndigits.learn.sgd import backprop_steps
 
 SIZES, ETA, M, N_TRAIN = [784, 30, 10], 3.0, 10, 50_000
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,25 +162,22 @@ def run_train(report: Report, engine: str, accelerator: str, epochs: int, env: d
 
 
 def book_engines(device: torch.device):
-    """(name, factory(layers) -> steps(x, y, errors), device) for every way to take the book's steps."""
+    """(name, factory(net) -> engine, device) for every way to take the book's steps (``learn/engines.py``)."""
     cpu = torch.device("cpu")
 
-    def backprop(layers):
-        return lambda x, y, e: backprop_steps(layers, x.split(M), y.split(M), ETA, e.split(M))
+    def engine(name, **options):
+        return lambda net: make_engine(name, net, ETA, M, **options)
 
-    rows = [("CPU engine (backprop, 1 thread)", backprop, cpu)]
+    rows = [("CPU engine (backprop, 1 thread)", engine("backprop"), cpu)]
     if device.type != "cuda":
         return rows
-    from nndigits.learn.cuda_graph import CudaGraphSteps
-    from nndigits.learn.triton_sgd import TritonSteps
-
     rows += [
-        ("GPU eager (backprop engine on cuda)", backprop, device),
-        ("CUDA graph (engine cudagraph)", lambda layers: CudaGraphSteps(layers, ETA, M), device),
+        ("GPU eager (backprop engine on cuda)", engine("backprop"), device),
+        ("CUDA graph (engine cudagraph)", engine("cudagraph"), device),
     ]
     for warps in (4, 8, 16):
-        rows.append((f"Triton fp32, num_warps {warps}", lambda l, w=warps: TritonSteps(l, ETA, M, num_warps=w), device))
-    rows.append(("Triton TF32 (engine triton-tf32)", lambda l: TritonSteps(l, ETA, M, precision="tf32"), device))
+        rows.append((f"Triton fp32, num_warps {warps}", engine("triton", num_warps=warps), device))
+    rows.append(("Triton TF32 (engine triton-tf32)", engine("triton-tf32"), device))
     return rows
 
 
@@ -187,17 +185,17 @@ def time_book(name, factory, device, x_train, y_train, x_test, labels_test, step
     """Seconds per epoch (5,000 steps) of one engine, from ``steps`` timed steps after a warm-up chunk."""
     x_train, y_train = x_train.to(device), y_train.to(device)
     net = SigmoidNetwork(SIZES, generator=torch.Generator().manual_seed(1)).to(device)
-    run = factory(net.layers)
+    engine = factory(net)
     order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0)).to(device)
     chunk = M * chunk_steps
     idx = order[:chunk]
-    run(x_train[idx], y_train[idx], torch.empty(chunk, 10, device=device))  # compile / capture / first-touch
+    engine.steps(Rows(x_train[idx], y_train[idx]))  # compile / capture / first-touch
     sync(device)
     start, done = time.perf_counter(), 0
     while done < steps:
         take = min(chunk, (steps - done) * M)
         idx = order[(done * M) % len(order) :][:take]
-        run(x_train[idx], y_train[idx], torch.empty(len(idx), 10, device=device))
+        engine.steps(Rows(x_train[idx], y_train[idx]))
         done += -(-len(idx) // M)
     sync(device)
     seconds = (time.perf_counter() - start) * (N_TRAIN // M) / done
@@ -213,29 +211,23 @@ def time_sweep(name, K, device, x_train, y_train, steps: int, precision=None, ch
 
     configs = [Config((30,), ETA, M, seed) for seed in range(K)]
     nets = StackedNetworks(configs, device)
-    if precision is None:
-        step = nets.sgd_steps
-    else:
-        from nndigits.studies.sweep.triton_stacked import TritonStacked
-
-        step = TritonStacked(nets, precision=precision)
+    engine_name = {None: "backprop", "ieee": "triton", "tf32": "triton-tf32"}[precision]
+    engine = make_engine(engine_name, nets, [c.lr for c in configs], M)
     x_train, y_train = x_train.to(device), y_train.to(device)
     perms = torch.stack([torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(s)) for s in range(K)])
     perms = perms.to(device)
     chunk = M * chunk_steps
 
-    def chunk_at(done):
-        idx = perms[:, (done * M) % N_TRAIN :][:, :chunk]
-        return x_train[idx], y_train[idx]
+    def chunk_at(done):  # [K, chunk]: network k's rows by number, which the engine gathers
+        return perms[:, (done * M) % N_TRAIN :][:, :chunk]
 
-    xs, ys = chunk_at(0)
-    step(xs, ys, M, torch.empty_like(ys))  # warm-up (compile)
+    engine.steps(Rows(x_train, y_train, chunk_at(0)))  # warm-up (compile)
     sync(device)
     start, done = time.perf_counter(), 0
     while done < steps:
-        xs, ys = chunk_at(done)
-        step(xs, ys, M, torch.empty_like(ys))
-        done += -(-xs.shape[1] // M)
+        idx = chunk_at(done)
+        engine.steps(Rows(x_train, y_train, idx))
+        done += -(-idx.shape[1] // M)
     sync(device)
     seconds = (time.perf_counter() - start) * (N_TRAIN // M) / done
     return {
@@ -344,9 +336,12 @@ def main(argv=None) -> int:
         if device.type != "cuda":
             report.data["book"].append({"name": "GPU rows", "device": "cuda", "skipped": "no CUDA device (dry run)"})
     if "sweep" not in args.skip:
-        variants = [("torch stacked (sgd_steps)", None, torch.device("cpu"), 25)]
+        variants = [("torch stacked (engine backprop)", None, torch.device("cpu"), 25)]
         if device.type == "cuda":
-            variants += [("torch stacked (sgd_steps)", None, device, 25), ("Triton stacked fp32", "ieee", device, 100)]
+            variants += [
+                ("torch stacked (engine backprop)", None, device, 25),
+                ("Triton stacked fp32", "ieee", device, 100),
+            ]
             variants += [("Triton stacked TF32", "tf32", device, 100)]
         for name, precision, dev, chunk_steps in variants:
             one = None

@@ -310,7 +310,8 @@ float64 they agree to rounding, so the PyTorch code is the book's algorithm.""",
     ),
     (
         "code",
-        """from nndigits.learn.sgd import backprop_step
+        """from nndigits.learn.datamodule import Rows
+from nndigits.learn.engines import make_engine
 
 torch_net = SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(7)).double()
 numpy_net = scratch.Network(
@@ -319,8 +320,9 @@ numpy_net = scratch.Network(
     biases=[layer.bias.detach().numpy() for layer in torch_net.layers],
 )
 x, y = training.images[:200].double(), one_hot(training.labels[:200], 10, torch.float64)
+backprop = make_engine("backprop", torch_net, eta=3.0, m=10)  # the reference step, eq. 20-21 written out
 for k in range(0, 200, 10):
-    backprop_step(torch_net.layers, x[k : k + 10], y[k : k + 10], 3.0, torch.empty(10, 10, dtype=torch.float64))
+    backprop.steps(Rows(x[k : k + 10], y[k : k + 10]))
     numpy_net.update_mini_batch(x[k : k + 10].numpy(), y[k : k + 10].numpy(), 3.0)
 gap = max(abs(layer.weight.detach().numpy() - w).max() for layer, w in zip(torch_net.layers, numpy_net.weights))
 print(f"after 20 mini-batches: largest difference in a weight {gap:.1e}")""",

@@ -20,14 +20,12 @@ if not torch.cuda.is_available():
 if os.environ.get("TRITON_INTERPRET") == "1":
     pytest.skip("TRITON_INTERPRET=1: these tests need the compiled kernels", allow_module_level=True)
 
-from nndigits.learn.cuda_graph import CudaGraphSteps  # noqa: E402
+from nndigits.learn.datamodule import Rows  # noqa: E402
 from nndigits.learn.devices import choose_accelerator  # noqa: E402
+from nndigits.learn.engines import backprop_steps, make_engine  # noqa: E402
 from nndigits.learn.network import SigmoidNetwork, one_hot  # noqa: E402
-from nndigits.learn.sgd import backprop_steps  # noqa: E402
-from nndigits.learn.triton_sgd import TritonSteps  # noqa: E402
 from nndigits.studies.sweep.grid import Config  # noqa: E402
 from nndigits.studies.sweep.stacked import StackedNetworks  # noqa: E402
-from nndigits.studies.sweep.triton_stacked import TritonStacked  # noqa: E402
 
 CUDA = torch.device("cuda")
 SAME_DEVICE = dict(rtol=1e-5, atol=1e-6)
@@ -53,18 +51,18 @@ def test_cudagraph_replays_the_eager_steps(mnist_train):
     """Two chunks of 500 rows (one graph, replayed twice) and a short one of 130 (its own graph, a short last batch)."""
     net = _book_net()
     eager, cpu = copy.deepcopy(net), copy.deepcopy(net).cpu()
-    steps = CudaGraphSteps(net.layers, 3.0, 10)
+    engine = make_engine("cudagraph", net, 3.0, 10)
     for start, rows in ((0, 500), (500, 500), (1000, 133)):
         x, y = _chunk(mnist_train, start, rows)
-        errors, expected = torch.empty(rows, 10, device=CUDA), torch.empty(rows, 10, device=CUDA)
+        expected = torch.empty(rows, 10, device=CUDA)
         expected_cpu = torch.empty_like(y)
-        steps(x.to(CUDA), y.to(CUDA), errors)
+        errors = engine.steps(Rows(x.to(CUDA), y.to(CUDA)))
         backprop_steps(eager.layers, x.to(CUDA).split(10), y.to(CUDA).split(10), 3.0, expected.split(10))
         backprop_steps(cpu.layers, x.split(10), y.split(10), 3.0, expected_cpu.split(10))
         torch.testing.assert_close(errors, expected, **SAME_DEVICE)
         _assert_nets_close(net, eager, SAME_DEVICE)
     _assert_nets_close(net, cpu, VS_CPU)
-    assert len(steps._graphs) == 2
+    assert len(engine._graphs) == 2  # one graph per chunk length
 
 
 def test_cudagraph_capture_takes_no_extra_step(mnist_train):
@@ -72,7 +70,7 @@ def test_cudagraph_capture_takes_no_extra_step(mnist_train):
     net = _book_net(seed=2)
     reference = copy.deepcopy(net)
     x, y = (t.to(CUDA) for t in _chunk(mnist_train, 0, 20))
-    CudaGraphSteps(net.layers, 3.0, 10)(x, y, torch.empty_like(y))
+    make_engine("cudagraph", net, 3.0, 10).steps(Rows(x, y))
     backprop_steps(reference.layers, x.split(10), y.split(10), 3.0, [torch.empty(10, 10, device=CUDA)] * 2)
     _assert_nets_close(net, reference, SAME_DEVICE)
 
@@ -81,8 +79,9 @@ def test_cudagraph_capture_takes_no_extra_step(mnist_train):
 def test_triton_kernel_takes_the_cpu_steps(mnist_train, precision, tolerance):
     x, y = _chunk(mnist_train, 0, 50 if precision == "tf32" else 503)
     net, cpu = _book_net(), _book_net(device="cpu")
-    errors, expected = torch.empty(len(y), 10, device=CUDA), torch.empty_like(y)
-    TritonSteps(net.layers, 3.0, 10, precision=precision)(x.to(CUDA), y.to(CUDA), errors)
+    expected = torch.empty_like(y)
+    engine = "triton" if precision == "ieee" else "triton-tf32"
+    errors = make_engine(engine, net, 3.0, 10).steps(Rows(x.to(CUDA), y.to(CUDA)))
     backprop_steps(cpu.layers, x.split(10), y.split(10), 3.0, expected.split(10))
     torch.testing.assert_close(errors.cpu(), expected, **tolerance)
     _assert_nets_close(net, cpu, tolerance)
@@ -95,9 +94,9 @@ def test_triton_stacked_takes_the_sweep_steps(mnist_train):
     idx = torch.stack([torch.randperm(2000, generator=g)[:250] for _ in configs])
     xs, ys = images[idx], one_hot(labels[idx])
     reference, nets = StackedNetworks(configs), StackedNetworks(configs, device=CUDA)
-    expected, errors = torch.empty_like(ys), torch.empty(ys.shape, device=CUDA)
-    reference.sgd_steps(xs, ys, 10, expected)
-    TritonStacked(nets)(xs.to(CUDA), ys.to(CUDA), 10, errors)
+    etas = [c.lr for c in configs]
+    expected = make_engine("backprop", reference, etas, 10).steps(Rows(xs, ys))
+    errors = make_engine("triton", nets, etas, 10).steps(Rows(xs.to(CUDA), ys.to(CUDA)))
     torch.testing.assert_close(errors.cpu(), expected, **VS_CPU)
     for got, want in zip(nets.w + nets.b, reference.w + reference.b):
         torch.testing.assert_close(got.cpu(), want, **VS_CPU)

@@ -3,8 +3,9 @@
 import pytest
 
 from nndigits import train
-from nndigits.learn.devices import GpuFaster, choose_accelerator, parameters
-from nndigits.learn.run import RunError
+from nndigits.chapter import parameters
+from nndigits.learn.devices import GpuFaster, choose_accelerator
+from nndigits.learn.errors import RunError
 
 BOOK = [784, 30, 10]
 RULE = GpuFaster("cudagraph", max_params=parameters(BOOK), m_min=10, m_max=100, device="test GPU", source="test")

@@ -20,10 +20,10 @@ import torch
 
 from nndigits.learn import native
 from nndigits.learn.book import BookNetwork, format_epoch
-from nndigits.learn.datamodule import MNISTDataModule
+from nndigits.learn.datamodule import MNISTDataModule, Rows
+from nndigits.learn.engines import backprop_steps, make_engine
 from nndigits.learn.mnist import TRAIN_SIZE
 from nndigits.learn.network import SigmoidNetwork, one_hot
-from nndigits.learn.sgd import backprop_steps
 
 ETA, M = 3.0, 10
 
@@ -46,6 +46,11 @@ def _twins(sizes, dtype, seed=3):
     return a, b
 
 
+def native_steps(net, x, y, m, eta, errors, index=None):
+    """The native engine's steps on one chunk, a - y of each row written into ``errors``."""
+    errors.copy_(make_engine("native", net, eta, m).steps(Rows(x, y, index)))
+
+
 def _max_diff(a, b) -> float:
     return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
 
@@ -65,12 +70,12 @@ def test_float64_step_for_step_equal_to_backprop(rows, sizes):
     e_backprop, e_ours = torch.empty_like(y), torch.empty_like(y)
     for k in range(0, 40 * M, M):  # one step per call, compared after every step
         backprop_steps(backprop.layers, [x[k : k + M]], [y[k : k + M]], ETA, [e_backprop[k : k + M]])
-        native.native_steps(ours.layers, x[k : k + M], y[k : k + M], M, ETA, e_ours[k : k + M])
+        native_steps(ours, x[k : k + M], y[k : k + M], M, ETA, e_ours[k : k + M])
         assert _max_diff(backprop, ours) <= 1e-12, k // M
     rest = slice(40 * M, None)
     backprop_steps(backprop.layers, x[rest].split(M), y[rest].split(M), ETA, e_backprop[rest].split(M))
     for chunk in torch.arange(40 * M, len(x)).split(700):  # chunks of 70 mini-batches, as Lightning feeds them
-        native.native_steps(ours.layers, x[chunk], y[chunk], M, ETA, e_ours[chunk[0] : chunk[-1] + 1])
+        native_steps(ours, x[chunk], y[chunk], M, ETA, e_ours[chunk[0] : chunk[-1] + 1])
     start = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(3)).double()
     assert _max_diff(start, ours) > 0.1  # it did learn
     assert _max_diff(backprop, ours) <= 1e-12
@@ -85,7 +90,7 @@ def test_float32_within_rounding(rows):
     errors = torch.empty_like(y)
     backprop_steps(truth.layers, x.double().split(M), y.double().split(M), ETA, errors.double().split(M))
     backprop_steps(backprop.layers, x.split(M), y.split(M), ETA, errors.split(M))
-    native.native_steps(ours.layers, x, y, M, ETA, errors)
+    native_steps(ours, x, y, M, ETA, errors)
     off_backprop, off_ours = _max_diff(truth, backprop.double()), _max_diff(truth, ours.double())
     assert off_ours <= max(4 * off_backprop, 1e-5), (off_ours, off_backprop)
     assert _max_diff(backprop, ours) <= 1e-4
@@ -100,8 +105,8 @@ def test_fallback_takes_the_backprop_steps_with_a_one_line_notice(rows, monkeypa
     monkeypatch.setattr(native, "_noticed", False)
     e1, e2 = torch.empty_like(y), torch.empty_like(y)
     backprop_steps(backprop.layers, x.split(M), y.split(M), ETA, e1.split(M))
-    native.native_steps(ours.layers, x[:100], y[:100], M, ETA, e2[:100])
-    native.native_steps(ours.layers, x[100:], y[100:], M, ETA, e2[100:])
+    native_steps(ours, x[:100], y[:100], M, ETA, e2[:100])
+    native_steps(ours, x[100:], y[100:], M, ETA, e2[100:])
     assert all(torch.equal(p, q) for p, q in zip(backprop.parameters(), ours.parameters()))
     assert torch.equal(e1, e2)
     err = capsys.readouterr().err
@@ -115,26 +120,26 @@ def test_other_dtypes_fall_back_and_bad_shapes_are_refused(rows, monkeypatch, ca
     xb, yb = x.bfloat16(), y.bfloat16()
     e1, e2 = torch.empty_like(yb), torch.empty_like(yb)
     backprop_steps(backprop.layers, xb.split(M), yb.split(M), ETA, e1.split(M))
-    native.native_steps(ours.layers, xb, yb, M, ETA, e2)
+    native_steps(ours, xb, yb, M, ETA, e2)
     assert all(torch.equal(p, q) for p, q in zip(backprop.parameters(), ours.parameters()))
     assert "float32 or float64" in capsys.readouterr().err
     net = SigmoidNetwork([784, 30, 10])
     with pytest.raises(ValueError, match="shapes"):
-        native.native_steps(net.layers, x[:, :700], y, M, ETA, torch.empty_like(y))
+        native_steps(net, x[:, :700], y, M, ETA, torch.empty_like(y))
     with pytest.raises(ValueError, match="shapes"):
-        native.native_steps(net.layers, x, y[:, :9], M, ETA, torch.empty_like(y[:, :9]))
+        native_steps(net, x, y[:, :9], M, ETA, torch.empty_like(y[:, :9]))
     with pytest.raises(ValueError, match="at least 1"):
-        native.native_steps(net.layers, x, y, 0, ETA, torch.empty_like(y))
+        native_steps(net, x, y, 0, ETA, torch.empty_like(y))
 
 
-def test_non_contiguous_inputs_and_errors(rows):
-    """Strided views in and out (a transposed copy's transpose): the same steps as contiguous tensors."""
+def test_non_contiguous_inputs(rows):
+    """Strided views in (a transposed copy's transpose): the same steps as contiguous tensors."""
     x, y = (t[:100].double() for t in rows)
     a, b = _twins([784, 30, 10], torch.float64)
     e1 = torch.empty_like(y)
     e2 = torch.empty(10, 100, dtype=torch.float64).t()
-    native.native_steps(a.layers, x, y, M, ETA, e1)
-    native.native_steps(b.layers, x.t().contiguous().t(), y.t().contiguous().t(), M, ETA, e2)
+    native_steps(a, x, y, M, ETA, e1)
+    native_steps(b, x.t().contiguous().t(), y.t().contiguous().t(), M, ETA, e2)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert torch.equal(e1, e2)
 
@@ -144,7 +149,7 @@ def test_divergence_reaches_the_weights_as_nan(rows):
     x, y = (t[:500] for t in rows)
     net = SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(0))
     net.layers[0].weight.data[0, 0] = float("nan")
-    native.native_steps(net.layers, x, y, M, ETA, torch.empty_like(y))
+    native_steps(net, x, y, M, ETA, torch.empty_like(y))
     assert not torch.isfinite(net.layers[1].weight).all()
 
 
@@ -210,9 +215,11 @@ def test_two_processes_building_at_once(tmp_path):
     code = (
         "import sys, torch; from nndigits.learn import native; "
         "assert native.available(), native.unavailable(); "
-        "net = torch.nn.ModuleList([torch.nn.Linear(4, 3), torch.nn.Linear(3, 2)]); "
-        "x, y = torch.rand(6, 4), torch.rand(6, 2); e = torch.empty_like(y); "
-        "native.native_steps(net, x, y, 2, 1.0, e); print('built', round(native.build_seconds, 1))"
+        "from nndigits.learn.datamodule import Rows; from nndigits.learn.engines import make_engine; "
+        "from nndigits.learn.network import SigmoidNetwork; "
+        "x, y = torch.rand(6, 4), torch.rand(6, 2); "
+        "make_engine('native', SigmoidNetwork([4, 3, 2]), 1.0, 2).steps(Rows(x, y)); "
+        "print('built', round(native.build_seconds, 1))"
     )
     env = dict(os.environ, TORCH_EXTENSIONS_DIR=str(tmp_path), PYTHONPATH=os.getcwd())
     procs = [
@@ -238,8 +245,8 @@ def test_rows_read_by_number_are_the_gathered_rows(mnist_train, dtype):
     a, b = _twins([784, 30, 10], dtype)
     e1, e2 = torch.empty(2005, 10, dtype=dtype), torch.empty(2005, 10, dtype=dtype)
     for chunk in index.split(500):  # chunks of 50 mini-batches, the last one short (5 rows)
-        native.native_steps(a.layers, x[chunk], y[chunk], M, ETA, e1[: len(chunk)])
-        native.native_steps(b.layers, x, y, M, ETA, e2[: len(chunk)], index=chunk)
+        native_steps(a, x[chunk], y[chunk], M, ETA, e1[: len(chunk)])
+        native_steps(b, x, y, M, ETA, e2[: len(chunk)], index=chunk)
         assert torch.equal(e1[: len(chunk)], e2[: len(chunk)])
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert _max_diff(a, SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(3)).to(dtype)) > 0.1
@@ -251,8 +258,8 @@ def test_float32_rows_into_float64_weights_convert_like_to(rows):
     a, b = _twins([784, 30, 10], torch.float64)
     e1, e2 = torch.empty(len(x), 10, dtype=torch.float64), torch.empty(len(x), 10, dtype=torch.float64)
     index = torch.arange(len(x)).flip(0)
-    native.native_steps(a.layers, x.double()[index], y.double()[index], M, ETA, e1)
-    native.native_steps(b.layers, x, y, M, ETA, e2, index=index)
+    native_steps(a, x.double()[index], y.double()[index], M, ETA, e1)
+    native_steps(b, x, y, M, ETA, e2, index=index)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert torch.equal(e1, e2)
 
@@ -263,9 +270,10 @@ def test_bad_row_numbers_are_refused_before_any_step(rows):
     before = [p.clone() for p in net.parameters()]
     for bad in (torch.tensor([0, 1, 100]), torch.tensor([5, -1]), torch.tensor([2**62])):
         with pytest.raises(IndexError, match="not a row of x"):
-            native.native_steps(net.layers, x, y, M, ETA, torch.empty(len(bad), 10), index=bad)
+            native_steps(net, x, y, M, ETA, torch.empty(len(bad), 10), index=bad)
     with pytest.raises(ValueError, match="int64"):
-        native.native_steps(net.layers, x, y, M, ETA, torch.empty(2, 10), index=torch.tensor([0, 1], dtype=torch.int32))
-    with pytest.raises(ValueError, match="shapes"):
-        native.native_steps(net.layers, x, y, M, ETA, torch.empty(3, 10), index=torch.tensor([0, 1]))
+        native_steps(net, x, y, M, ETA, torch.empty(2, 10), index=torch.tensor([0, 1], dtype=torch.int32))
+    weights, biases = [l.weight for l in net.layers], [l.bias for l in net.layers]
+    with pytest.raises(ValueError, match="shapes"):  # room for 3 errors, 2 rows named
+        native.steps_or_reason(weights, biases, x, y, M, ETA, torch.empty(3, 10), index=torch.tensor([0, 1]))
     assert all(torch.equal(p, q) for p, q in zip(before, net.parameters()))

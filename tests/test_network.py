@@ -1,12 +1,18 @@
-"""The network and the cost: shapes, initial statistics, eq. 3-6 on hand-computed numbers, one SGD step."""
+"""The network and the cost: shapes, initial statistics, eq. 3-6 on hand-computed numbers, one SGD step.
+
+The engines' interface too: every engine is made by ``make_engine`` from the one registry, and the
+two torch engines take the step of eq. 20-21 computed by finite differences.
+"""
 
 import math
 
 import pytest
 import torch
 
+from nndigits.chapter import ENGINES
+from nndigits.learn.datamodule import Rows
+from nndigits.learn.engines import REGISTRY, STACK_ENGINES, check_engine, make_engine
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
-from nndigits.learn.sgd import autograd_step, backprop_step
 
 
 @pytest.mark.parametrize("sizes", [[784, 30, 10], [784, 10], [784, 50, 20, 10], [3, 1]])
@@ -102,11 +108,7 @@ def test_one_sgd_step_is_eq_20_21(engine):
     with torch.no_grad():
         expected = _step_by_finite_differences(net, x, y, eta)
         error_before = net(x) - y
-    errors = torch.empty_like(y)
-    if engine == "autograd":
-        autograd_step(net, torch.optim.SGD(net.parameters(), lr=eta), x, y, errors)
-    else:
-        backprop_step(net.layers, x, y, eta, errors)
+    errors = make_engine(engine, net, eta, m=len(x)).steps(Rows(x, y))  # one mini-batch of 5: one step
     for p, e in zip(net.parameters(), expected):
         assert torch.allclose(p.detach(), e, atol=1e-8), (p, e)
     assert torch.allclose(errors, error_before, atol=1e-12)  # a - y as it was before the update
@@ -119,11 +121,10 @@ def test_engines_agree_over_many_steps():
     y = one_hot(labels, 4, torch.float64)
     a = SigmoidNetwork([20, 8, 6, 4], generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     b = SigmoidNetwork([20, 8, 6, 4], generator=torch.Generator().manual_seed(9), dtype=torch.float64)
-    opt = torch.optim.SGD(a.parameters(), lr=3.0)
-    err_a, err_b = torch.empty(10, 4, dtype=torch.float64), torch.empty(10, 4, dtype=torch.float64)
-    for k in range(0, 400, 10):
-        autograd_step(a, opt, x[k : k + 10], y[k : k + 10], err_a)
-        backprop_step(b.layers, x[k : k + 10], y[k : k + 10], 3.0, err_b)
+    autograd, backprop = make_engine("autograd", a, 3.0, 10), make_engine("backprop", b, 3.0, 10)
+    for k in range(0, 400, 10):  # one step per call, compared after every step
+        err_a = autograd.steps(Rows(x[k : k + 10], y[k : k + 10]))
+        err_b = backprop.steps(Rows(x[k : k + 10], y[k : k + 10]))
         assert torch.allclose(err_a, err_b, atol=1e-12)
     for p, q in zip(a.parameters(), b.parameters()):
         assert (p - q).abs().max() < 1e-9
@@ -131,3 +132,43 @@ def test_engines_agree_over_many_steps():
         a.layers[0].weight,
         SigmoidNetwork([20, 8, 6, 4], generator=torch.Generator().manual_seed(9), dtype=torch.float64).layers[0].weight,
     )
+
+
+def test_chunks_of_many_steps_are_the_steps_one_by_one():
+    """``steps(rows)`` on a chunk of 7 mini-batches (the last one short, of 3) = 7 calls of one mini-batch each."""
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.rand(63, 12, generator=g, dtype=torch.float64), one_hot(torch.randint(0, 3, (63,), generator=g), 3)
+    y = y.double()
+    for name in ("backprop", "autograd", "native"):
+        a = SigmoidNetwork([12, 5, 3], generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        b = SigmoidNetwork([12, 5, 3], generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        index = torch.randperm(63, generator=g)
+        chunk = make_engine(name, a, 3.0, 10).steps(Rows(x, y, index))
+        one = make_engine(name, b, 3.0, 10)
+        singles = torch.cat([one.steps(Rows(x[i], y[i])) for i in index.split(10)])
+        assert chunk.shape == (63, 3)
+        assert (chunk - singles).abs().max() < 1e-12, name
+        assert all((p - q).abs().max() < 1e-12 for p, q in zip(a.parameters(), b.parameters())), name
+
+
+def test_one_registry_names_every_engine_of_the_chapter():
+    assert tuple(REGISTRY) == ENGINES
+    assert set(STACK_ENGINES) == {"native", "backprop", "triton", "triton-tf32"}
+    with pytest.raises(ValueError, match="unknown engine 'fast'"):
+        make_engine("fast", SigmoidNetwork([4, 2]), 1.0, 2)
+    with pytest.raises(ValueError, match="unknown engine"):
+        check_engine("fast", [784, 30, 10])
+    with pytest.raises(ValueError, match="exactly one hidden layer"):
+        check_engine("triton", [784, 30, 20, 10])
+    check_engine("triton", [784, 30, 10])
+
+
+def test_stack_engines_refuse_what_trains_one_network_only():
+    class Stack:
+        w, b, hidden_mask = [torch.zeros(2, 3, 4)], [torch.zeros(2, 3)], None
+
+    with pytest.raises(ValueError, match="engine autograd trains one network"):
+        make_engine("autograd", Stack(), [1.0, 2.0], 2)
+    assert make_engine("backprop", Stack(), [1.0, 2.0], 2).steps(
+        Rows(torch.rand(5, 4), torch.rand(5, 3), torch.tensor([[0, 1], [2, 3]]))
+    ).shape == (2, 2, 3)

@@ -21,9 +21,10 @@ from torch.utils.data import DataLoader
 from nndigits.core.scratch import Network
 from nndigits.learn.book import BookNetwork
 from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule, Rows, TrainingChunks
+from nndigits.learn.engines import make_engine
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
-from nndigits.learn.sgd import backprop_step
+from nndigits.core.scratch import Network
 
 ETA, M, STEPS, CHUNK_STEPS = 3.0, 10, 200, 50
 TOLERANCE = 1e-9
@@ -83,14 +84,14 @@ def test_torch_engines_match_numpy_on_mnist(mnist, rows, record_property):
     # (ii) the explicit backpropagation engine the LightningModule uses by default
     backprop_net = SigmoidNetwork([784, 30, 10]).double()
     backprop_net.load_state_dict(start.state_dict())
-    errors = torch.empty(M, 10, dtype=torch.float64)
+    backprop = make_engine("backprop", backprop_net, ETA, M)
 
     for k in range(0, len(x), M):
         batch = slice(k, k + M)
         optimizer.zero_grad()
         quadratic_cost(autograd_net(x[batch]), y[batch]).backward()
         optimizer.step()
-        backprop_step(backprop_net.layers, x[batch], y[batch], ETA, errors)
+        backprop.steps(Rows(x[batch], y[batch]))
 
     # (iii) the NumPy reference, both forms, same start and same rows
     x_np, y_np = x.numpy(), y.numpy()

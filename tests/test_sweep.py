@@ -68,6 +68,20 @@ def test_unpadded_networks_take_the_native_steps_of_a_single_run(mnist_train, dt
         assert all(torch.equal(p, q) for p, q in zip(alone.parameters(), nets.network(k).parameters())), config
 
 
+def test_the_sweep_takes_its_engine_from_the_one_registry(mnist_train):
+    """``engine="backprop"``: the batched torch step of all K (``learn/stacked.py``) takes the steps the native
+    engine takes one network at a time (float64, to rounding); an engine with no form for K networks is refused."""
+    data = _Data(mnist_train, n_train=400)
+    configs = grid([0.5, 3.0], [[30]], [10], [1, 2])
+    one_by_one = train_group(configs, data, epochs=1, dtype=torch.float64, chunk_steps=10)
+    batched = train_group(configs, data, epochs=1, dtype=torch.float64, chunk_steps=10, engine="backprop")
+    for k in range(len(configs)):
+        for p, q in zip(one_by_one.network(k).parameters(), batched.network(k).parameters()):
+            assert (p - q).abs().max() < 1e-9
+    with pytest.raises(ValueError, match="unknown sweep engine 'autograd'"):
+        train_group(configs, data, epochs=1, engine="autograd")
+
+
 def test_padding_units_are_inert(mnist_train):
     data = _Data(mnist_train, n_train=300)
     nets = train_group(grid([3.0], [[5], [20]], [10], [1]), data, epochs=1, dtype=torch.float64, chunk_steps=10)

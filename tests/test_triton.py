@@ -30,12 +30,13 @@ import torch  # noqa: E402
 
 import nndigits.learn.triton_sgd as triton_sgd  # noqa: E402
 from nndigits.learn.book import BookNetwork  # noqa: E402
+from nndigits.learn.datamodule import Rows  # noqa: E402
+from nndigits.learn.engines import backprop_steps, make_engine  # noqa: E402
 from nndigits.learn.network import SigmoidNetwork, one_hot  # noqa: E402
-from nndigits.learn.sgd import backprop_steps  # noqa: E402
+from nndigits.learn.stacked import StackedBackprop  # noqa: E402
 from nndigits.learn.triton_sgd import TritonSteps, launch_chunk  # noqa: E402
 from nndigits.studies.sweep.grid import Config  # noqa: E402
 from nndigits.studies.sweep.stacked import StackedNetworks  # noqa: E402
-from nndigits.studies.sweep.triton_stacked import TritonStacked, stacked_steps  # noqa: E402
 
 interpreted = pytest.mark.skipif(not INTERPRETED, reason="runs in the subprocess of test_all_under_the_interpreter")
 
@@ -81,9 +82,9 @@ def _data(rows, n_in, n_out, seed):
 def _same_steps(net, x, y, eta, m, tolerance, precision="ieee"):
     """Train ``net`` and a copy on the same chunk, one with the kernel, one with backprop_steps; compare everything."""
     reference = copy.deepcopy(net)
-    expected_errors, errors = torch.empty_like(y), torch.empty_like(y)
+    expected_errors = torch.empty_like(y)
     backprop_steps(reference.layers, x.split(m), y.split(m), eta, expected_errors.split(m))
-    TritonSteps(net.layers, eta, m, precision=precision)(x, y, errors)
+    errors = make_engine("triton" if precision == "ieee" else "triton-tf32", net, eta, m).steps(Rows(x, y))
     torch.testing.assert_close(errors, expected_errors, **tolerance)
     for got, want in zip(net.parameters(), reference.parameters()):
         torch.testing.assert_close(got, want, **tolerance)
@@ -114,10 +115,8 @@ def test_kernel_keeps_weights_across_chunks():
     net = SigmoidNetwork([16, 8, 4], generator=torch.Generator().manual_seed(3))
     reference = copy.deepcopy(net)
     x, y = _data(32, 16, 4, 3)
-    steps = TritonSteps(net.layers, 3.0, 4)
-    errors = torch.empty_like(y)
-    steps(x[:16], y[:16], errors[:16])
-    steps(x[16:], y[16:], errors[16:])
+    engine = make_engine("triton", net, 3.0, 4)
+    errors = torch.cat([engine.steps(Rows(x[:16], y[:16])), engine.steps(Rows(x[16:], y[16:]))])
     expected = torch.empty_like(y)
     backprop_steps(reference.layers, x.split(4), y.split(4), 3.0, expected.split(4))
     torch.testing.assert_close(errors, expected, **SMALL)
@@ -144,7 +143,7 @@ def test_kernel_drift_is_fp32_rounding_over_an_epoch_chunk(mnist_train):
     fp32, fp64 = copy.deepcopy(net), copy.deepcopy(net).double()
     backprop_steps(fp32.layers, x.split(10), y.split(10), 3.0, torch.empty_like(y).split(10))
     backprop_steps(fp64.layers, x.double().split(10), y.double().split(10), 3.0, torch.empty_like(y).double().split(10))
-    TritonSteps(net.layers, 3.0, 10)(x, y, torch.empty_like(y))
+    make_engine("triton", net, 3.0, 10).steps(Rows(x, y))
     for kernel, cpu, exact in zip(net.parameters(), fp32.parameters(), fp64.parameters()):
         rounding = (cpu.double() - exact).abs().max().item()
         assert (kernel - cpu).abs().max().item() <= 2 * rounding
@@ -163,9 +162,9 @@ def test_tf32_is_an_opt_in_that_runs():
 def test_bad_precision_and_depth_are_refused():
     net = SigmoidNetwork([16, 8, 4])
     with pytest.raises(ValueError, match="precision"):
-        TritonSteps(net.layers, 3.0, 4, precision="fp16")
+        TritonSteps.for_network(net.layers, 3.0, 4, precision="fp16")
     with pytest.raises(ValueError, match="one hidden layer"):
-        TritonSteps(SigmoidNetwork([16, 8, 6, 4]).layers, 3.0, 4)
+        make_engine("triton", SigmoidNetwork([16, 8, 6, 4]), 3.0, 4)
     weight = torch.zeros(1, 4, 8).transpose(1, 2)  # not contiguous: the kernel could not update it in place
     with pytest.raises(ValueError, match="contiguous"):
         launch_chunk(
@@ -210,9 +209,9 @@ def test_stacked_kernel_takes_the_sweep_steps(mnist_train, rows):
     xs, ys = images[idx], one_hot(labels[idx])
     reference, nets = _stacked(configs), _stacked(configs)
     assert nets.padded
-    expected, errors = torch.empty_like(ys), torch.empty_like(ys)
-    reference.sgd_steps(xs, ys, 4, expected)
-    TritonStacked(nets)(xs, ys, 4, errors)
+    etas = [c.lr for c in configs]
+    expected = make_engine("backprop", reference, etas, 4).steps(Rows(xs, ys))
+    errors = make_engine("triton", nets, etas, 4).steps(Rows(xs, ys))
     torch.testing.assert_close(errors, expected, **MNIST)
     for got, want in zip(nets.w + nets.b, reference.w + reference.b):
         torch.testing.assert_close(got, want, **MNIST)
@@ -226,13 +225,15 @@ def test_stacked_kernel_takes_the_sweep_steps(mnist_train, rows):
 
 def test_stacked_kernel_refuses_groups_without_a_hidden_layer():
     with pytest.raises(ValueError, match="one hidden layer"):
-        TritonStacked(_stacked([Config((), 3.0, 10, 0)]))
+        make_engine("triton", _stacked([Config((), 3.0, 10, 0)]), [3.0], 10)
 
 
-def test_stacked_steps_picks_the_engine():
+def test_the_registry_makes_the_stack_engines():
     nets = _stacked([Config((8,), 3.0, 4, 0)])
-    assert stacked_steps(nets) == nets.sgd_steps
-    assert isinstance(stacked_steps(nets, "triton"), TritonStacked)
-    assert stacked_steps(nets, "triton-tf32").precision == "tf32"
-    with pytest.raises(ValueError, match="unknown sweep engine"):
-        stacked_steps(nets, "cuda")
+    assert isinstance(make_engine("backprop", nets, [3.0], 4), StackedBackprop)
+    assert isinstance(make_engine("triton", nets, [3.0], 4), TritonSteps)
+    assert make_engine("triton-tf32", nets, [3.0], 4).precision == "tf32"
+    with pytest.raises(ValueError, match="engine cudagraph trains one network"):
+        make_engine("cudagraph", nets, [3.0], 4)
+    with pytest.raises(ValueError, match="unknown engine"):
+        make_engine("cuda", nets, [3.0], 4)

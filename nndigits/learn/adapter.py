@@ -22,7 +22,7 @@ def count_optimizer_steps(trainer: pl.Trainer, steps: int) -> None:
 
     ``trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress``: under
     manual optimization Lightning counts a step when the wrapped optimizer's
-    ``step()`` runs; a step taken without it (``learn.sgd.backprop_steps``) is
+    ``step()`` runs; a step taken without it (every engine but autograd) is
     counted here instead.  ``global_step`` is read from the ``total`` counter;
     ``current`` is the per-run counter Lightning keeps beside it.
     """

@@ -1,12 +1,13 @@
 """The LightningModule: the book's network trained by plain mini-batch SGD.
 
 Lightning's Trainer runs the loop (epochs, evaluation, logging, checkpoints);
-this module says what one step of learning is.  One Lightning "batch" is a
+this module hands the learning to an engine.  One Lightning "batch" is a
 *chunk* of many of the book's mini-batches (see ``datamodule.EpochOrder``), and
-``training_step`` takes one SGD step per mini-batch in order -- manual
-optimization -- so Lightning's per-batch bookkeeping is paid once per chunk
-instead of once per mini-batch of 10 images.  The algorithm is unchanged:
-the same mini-batches in the same order, one update each (eq. 20-21).
+``training_step`` gives it to the engine, which takes one SGD step per
+mini-batch in order (eq. 20-21; the reference step is ``engines.backprop_steps``)
+-- manual optimization -- so Lightning's per-batch bookkeeping is paid once per
+chunk instead of once per mini-batch of 10 images.  The algorithm is unchanged:
+the same mini-batches in the same order, one update each.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import torch
 from torch import nn
 from torchmetrics import SumMetric
 
+from ..chapter import ENGINE, ETA, SIZES, M
 from .adapter import count_optimizer_steps
 from .datamodule import Rows
-from .devices import GPU_ENGINES, check_engine_sizes, gpu_steps
-from .native import native_steps
-from .network import BOOK_SIZES, SigmoidNetwork, one_hot
-from .sgd import ENGINES, autograd_step, backprop_steps
+from .engines import Engine, check_engine, make_engine
+from .network import SigmoidNetwork, one_hot
 
 
 class TrainingDiverged(RuntimeError):
@@ -69,29 +69,26 @@ class BookNetwork(pl.LightningModule):
     checkpoint use; ``.eta`` and ``.m`` read the same two numbers under the
     book's names.  ``learn.run.train_run(sizes, eta, m, ...)`` takes the book's.
 
-    ``engine`` picks how a step is computed: ``"autograd"`` (quadratic cost,
-    autograd, ``torch.optim.SGD``), ``"backprop"`` (the same step with the
-    gradient written out) or ``"native"`` (the backprop step in C++, a chunk of
-    mini-batches per call; the fast default, see ``native.py``).  The initial
-    weights depend on ``seed`` alone.
+    ``engine`` names how the steps are computed (``engines.py`` lists them: the
+    reference ``"backprop"``, ``"autograd"``, the default ``"native"`` in C++,
+    and the GPU engines); each takes the same steps.  The initial weights depend
+    on ``seed`` alone.
     """
 
     def __init__(
         self,
-        sizes: Sequence[int] = BOOK_SIZES,
-        lr: float = 3.0,
-        batch_size: int = 10,
+        sizes: Sequence[int] = SIZES,
+        lr: float = ETA,
+        batch_size: int = M,
         seed: int = 0,
-        engine: str = "native",
+        engine: str = ENGINE,
     ):
         super().__init__()
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"learning rate eta must be a positive number, got {lr}")
         if batch_size < 1:
             raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
-        if engine not in ENGINES + GPU_ENGINES:
-            raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES + GPU_ENGINES)}")
-        check_engine_sizes(engine, sizes)
+        check_engine(engine, sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = SigmoidNetwork(sizes, generator=torch.Generator().manual_seed(seed))
@@ -102,7 +99,7 @@ class BookNetwork(pl.LightningModule):
         # The sums of each held-out dataloader (0: validation, 1: test), registered as submodules.
         self._val_sums, self._test_sums = EvaluationSums(), EvaluationSums()
         self._sums = (self._val_sums, self._test_sums)
-        self._gpu_steps = None  # the cudagraph/triton engine, built on the first chunk (learn/devices.py)
+        self._sgd: Engine | None = None  # the engine, made on each fit's first chunk (where Lightning put the network)
 
     @property
     def eta(self) -> float:
@@ -122,6 +119,12 @@ class BookNetwork(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     # --- training ----------------------------------------------------------------
+    def on_train_start(self) -> None:
+        self._sgd = None  # a new fit: a new optimizer, perhaps another device or dtype
+
+    def on_train_end(self) -> None:
+        self._sgd = None  # the trained network keeps no reference to the fit (autograd's optimizer, its trainer)
+
     def on_train_epoch_start(self) -> None:
         self._train_sum = torch.zeros((), device=self.device, dtype=self.net.linear_layers()[0].weight.dtype)
         self._train_count = 0
@@ -129,36 +132,22 @@ class BookNetwork(pl.LightningModule):
     def training_step(self, chunk, chunk_idx):
         # A chunk is ``Rows`` (the training set's rows by number, from MNISTDataModule) or an (x, y) pair.
         rows = chunk if isinstance(chunk, Rows) else Rows(*chunk)
-        m = self.batch_size
-        weight = self.net.linear_layers()[0].weight
-        errors = torch.empty(len(rows), rows.y.shape[1], dtype=weight.dtype, device=weight.device)  # a - y per row
-        if self.engine == "native":  # the same steps as backprop, the whole chunk in one C++ call, rows read in place
-            native_steps(self.net.layers, rows.x, rows.y, m, self.lr, errors, index=rows.index)
-        else:
-            x, y = rows.gather(weight.dtype)
-            if self.engine == "backprop":
-                backprop_steps(self.net.layers, x.split(m), y.split(m), self.lr, errors.split(m))
-            elif self.engine in GPU_ENGINES:  # the same steps, a chunk per CUDA graph replay or Triton launch
-                if self._gpu_steps is None:
-                    self._gpu_steps = gpu_steps(self.engine, self.net.layers, self.lr, m)
-                self._gpu_steps(x, y, errors)
-            else:
-                optimizer = self.optimizers()  # Lightning's wrapper: its step() counts toward global_step
-                for start in range(0, len(x), m):
-                    autograd_step(
-                        self.net,
-                        optimizer,
-                        x[start : start + m],
-                        y[start : start + m],
-                        errors[start : start + m],
-                        backward=self.manual_backward,
-                    )
+        if self._sgd is None:
+            self._sgd = self._make_engine()
+        errors = self._sgd.steps(rows)  # one SGD step per mini-batch of m rows, in order (eq. 20-21): a - y per row
         if self.engine != "autograd":  # the engines that update the weights themselves report their steps
-            self._count_sgd_steps(-(-len(rows) // m))
+            self._count_sgd_steps(-(-len(rows) // self.batch_size))
         # sum over the chunk of C_x = ||y - a||^2 / 2, each taken just before its own update
         self._train_sum += errors.detach().square().sum() / 2
         self._train_count += len(rows)
         self._check_finite()
+
+    def _make_engine(self) -> Engine:
+        """``engines.make_engine`` for this network; autograd steps through Lightning's optimizer, which counts them."""
+        options = {}
+        if self.engine == "autograd":
+            options = dict(optimizer=self.optimizers(), backward=self.manual_backward)
+        return make_engine(self.engine, self.net, self.lr, self.batch_size, **options)
 
     def _check_finite(self) -> None:
         """Stop with a clear message once the cost or a weight is NaN or infinite (once per chunk, before any log)."""

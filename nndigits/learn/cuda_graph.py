@@ -1,6 +1,6 @@
 """The book's SGD steps on CUDA, captured once in a CUDA graph and replayed for every chunk.
 
-On a GPU an eager step of ``sgd.backprop_steps`` is ~15 kernel launches of a few
+On a GPU an eager step of ``engines.backprop_steps`` is ~15 kernel launches of a few
 microseconds of work each, so Python and launch overhead set the pace (the
 issue that asked for this measured an eager loop 6x slower than the 2-core CPU).
 A CUDA graph records the launches of a whole chunk of steps once; replaying it
@@ -18,20 +18,24 @@ workspaces) runs on *copies* of the parameters, so no SGD step is taken twice.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
-from .sgd import backprop_steps
+if TYPE_CHECKING:
+    from .datamodule import Rows
 
 
 class CudaGraphSteps:
-    """The ``"cudagraph"`` engine of ``BookNetwork``: ``steps(x, y, errors)`` replays ``backprop_steps`` on the chunk.
+    """The ``cudagraph`` engine (made by ``engines.make_engine``): ``steps(rows)`` replays the reference steps.
 
-    ``layers`` must live on a CUDA device; ``errors`` receives a - y per example.
+    ``reference`` is ``engines.backprop_steps`` (passed in, so that this module needs nothing from
+    the registry that imports it); ``layers`` must live on a CUDA device.
     """
 
-    def __init__(self, layers, eta: float, m: int):
-        self.layers, self.eta, self.m = layers, float(eta), m
+    def __init__(self, layers, eta: float, m: int, reference: Callable[..., None]):
+        self.layers, self.eta, self.m, self.reference = layers, float(eta), m, reference
         self._graphs: dict[tuple, tuple] = {}  # (rows, device) -> (graph, x, y, errors)
 
     def _capture(self, x: torch.Tensor, y: torch.Tensor):
@@ -39,10 +43,10 @@ class CudaGraphSteps:
             raise RuntimeError(f"the cudagraph engine needs the network on a CUDA GPU, not {x.device}")
         static_x, static_y = x.clone(), y.clone()
         static_errors = torch.empty_like(y)
-        m, eta = self.m, self.eta
+        m, eta, reference = self.m, self.eta, self.reference
 
         def steps(layers):
-            backprop_steps(layers, static_x.split(m), static_y.split(m), eta, static_errors.split(m))
+            reference(layers, static_x.split(m), static_y.split(m), eta, static_errors.split(m))
 
         side = torch.cuda.Stream(device=x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
@@ -56,7 +60,8 @@ class CudaGraphSteps:
             steps(self.layers)
         return graph, static_x, static_y, static_errors
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, errors: torch.Tensor) -> None:
+    def steps(self, rows: Rows) -> torch.Tensor:
+        x, y = rows.gather(self.layers[0].weight.dtype)
         key = (x.shape[0], x.device)
         if key not in self._graphs:
             self._graphs[key] = self._capture(x, y)
@@ -64,4 +69,4 @@ class CudaGraphSteps:
         static_x.copy_(x)
         static_y.copy_(y)
         graph.replay()
-        errors.copy_(static_errors)
+        return static_errors.clone()

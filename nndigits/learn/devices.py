@@ -19,10 +19,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .run import RunError
-
-GPU_ENGINES = ("cudagraph", "triton", "triton-tf32")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+from ..chapter import ACCELERATORS, GPU_ENGINES, parameters
+from .engines import check_engine
+from .errors import RunError
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,6 @@ class GpuFaster:
 # Nothing has been measured on a GPU yet, so auto never picks one.  A rule goes here only with the
 # experiments/results file that measured it (written by experiments/gpu_check.py).
 MEASURED_GPU_FASTER: tuple[GpuFaster, ...] = ()
-
-
-def parameters(sizes: Sequence[int]) -> int:
-    """Weights and biases of ``SigmoidNetwork(sizes)``."""
-    return sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
 def interpreting() -> bool:
@@ -81,7 +75,7 @@ def choose_accelerator(
         cuda_available = torch.cuda.is_available()
     if engine in GPU_ENGINES:
         try:
-            check_engine_sizes(engine, sizes)
+            check_engine(engine, sizes)
         except ValueError as error:
             raise RunError(str(error)) from None
         if engine.startswith("triton") and requested == "cpu" and interpreting():
@@ -101,22 +95,3 @@ def choose_accelerator(
     if cuda_available and any(rule.covers(sizes, m, engine) for rule in rules):
         return "gpu"
     return "cpu"
-
-
-def gpu_steps(engine: str, layers, eta: float, m: int):
-    """The chunk engine ``steps(x, y, errors)`` for a GPU engine name (imported only when asked for)."""
-    if engine == "cudagraph":
-        from .cuda_graph import CudaGraphSteps
-
-        return CudaGraphSteps(layers, eta, m)
-    if engine in ("triton", "triton-tf32"):
-        from .triton_sgd import TritonSteps
-
-        return TritonSteps(layers, eta, m, precision="tf32" if engine == "triton-tf32" else "ieee")
-    raise ValueError(f"unknown GPU engine {engine!r}; choose one of {', '.join(GPU_ENGINES)}")
-
-
-def check_engine_sizes(engine: str, sizes: Sequence[int]) -> None:
-    """The Triton engines train networks with exactly one hidden layer; say so before any training."""
-    if engine.startswith("triton") and len(sizes) != 3:
-        raise ValueError(f"engine {engine} trains networks with exactly one hidden layer, got sizes {list(sizes)}")

@@ -3,8 +3,8 @@
 Why: at m = 10 one step of the book's network is about half a million
 multiply-adds, and the ``backprop`` engine's ~15 eager torch operations a step
 cost more in dispatch than in arithmetic.  ``csrc/sgd.cpp`` runs every
-mini-batch of a chunk in one call, doing exactly what ``sgd.backprop_steps``
-does, operation for operation (only the order of additions inside a matrix
+mini-batch of a chunk in one call, doing exactly what the reference step
+``engines.backprop_steps`` does, operation for operation (only the order of additions inside a matrix
 product is its own -- rounding: in float64 the engines agree to ~1e-14 after
 hundreds of steps; over whole epochs SGD at eta = 3 amplifies any rounding
 difference, and native drifts from backprop exactly as fast as autograd does).
@@ -16,8 +16,8 @@ safe, and later processes just load the cached library.  It is compiled for the
 CPU it runs on (``-march=native``), so the cache folder's name carries a
 fingerprint of the CPU (and a hash of the source, so an edited source is a new
 build).  Where there is no compiler, or the build fails, or the
-tensors are not float32/float64 on the CPU, the steps are taken by
-``sgd.backprop_steps`` instead, after a one-line notice.
+tensors are not float32/float64 on the CPU, the steps are taken by the
+``backprop`` engine instead (``NativeSteps``' fallback), after a one-line notice.
 """
 
 from __future__ import annotations
@@ -29,14 +29,16 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
-from .sgd import backprop_steps
+if TYPE_CHECKING:
+    from .datamodule import Rows
 
 SOURCE = Path(__file__).with_name("csrc") / "sgd.cpp"
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-std=c++17"]
@@ -134,31 +136,28 @@ def _usable(weights: list[torch.Tensor], data: list[torch.Tensor], errors: torch
     return None
 
 
-def native_steps(
-    layers: nn.ModuleList,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    m: int,
-    eta: float,
-    errors: torch.Tensor,
-    index: torch.Tensor | None = None,
-):
-    """SGD steps on mini-batches of m rows in order, writing a - y of each row into ``errors``.
+class NativeSteps:
+    """The ``native`` engine (made by ``engines.make_engine``): ``steps(rows)`` as ``engines.Engine`` says.
 
-    The rows are ``x[index]``, ``y[index]`` (all of x and y without an index), read by the C++ loops
-    m at a time: the chunk is never gathered into a copy of its own.  Data in another float dtype
-    than the weights are converted row by row, as ``.to(dtype)`` would.  The same steps as
-    ``sgd.backprop_steps(layers, x[index].split(m), y[index].split(m), eta, errors.split(m))``
-    -- which is what runs when the extension or these tensors cannot be used.
+    The C++ loops read each mini-batch's m rows by number (``rows.index``): the chunk is never
+    gathered into a copy of its own, and data in another float dtype than the weights are
+    converted row by row, as ``.to(dtype)`` would.  The same steps as ``engines.backprop_steps``
+    -- which ``fallback`` (the ``backprop`` engine's ``steps``, handed in by the registry) takes
+    when the extension or these tensors cannot be used.
     """
-    weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in layers]
-    biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in layers]
-    reason = steps_or_reason(weights, biases, x, y, m, eta, errors, index)
-    if reason is not None:
+
+    def __init__(self, layers: nn.ModuleList, eta: float, m: int, fallback: Callable[[Rows], torch.Tensor]):
+        self.layers, self.eta, self.m, self.fallback = layers, eta, m, fallback
+
+    def steps(self, rows: Rows) -> torch.Tensor:
+        weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in self.layers]
+        biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in self.layers]
+        errors = torch.empty(len(rows), rows.y.shape[-1], dtype=weights[0].dtype, device=weights[0].device)
+        reason = steps_or_reason(weights, biases, rows.x, rows.y, self.m, self.eta, errors, rows.index)
+        if reason is None:
+            return errors
         _notice(reason)
-        xs, ys = (x, y) if index is None else (x[index], y[index])
-        dtype = weights[0].dtype
-        backprop_steps(layers, xs.to(dtype).split(m), ys.to(dtype).split(m), eta, errors.split(m))
+        return self.fallback(rows)
 
 
 def steps_or_reason(
@@ -171,10 +170,12 @@ def steps_or_reason(
     errors: torch.Tensor,
     index: torch.Tensor | None = None,
 ) -> str | None:
-    """``native_steps`` on the weight and bias tensors themselves (e.g. one network's slice of a sweep's stack).
+    """SGD steps on the rows ``x[index]``, ``y[index]`` (all of x and y without an index), m at a time, in C++.
 
-    Returns None once the steps are taken, or -- having done nothing -- why the C++ loops cannot take
-    them (no extension, a dtype or device they do not handle).  Shapes that do not fit are an error.
+    On the weight and bias tensors themselves (a network's own, or one network's slice of a sweep's
+    stack), writing a - y of each row into ``errors``.  Returns None once the steps are taken, or --
+    having done nothing -- why the C++ loops cannot take them (no extension, a dtype or device they do
+    not handle).  Shapes that do not fit are an error.
     """
     if m < 1:
         raise ValueError(f"mini-batch size must be at least 1, got {m}")
@@ -193,15 +194,15 @@ def steps_or_reason(
         or any(w.shape != (n_out, n_in) for w, n_in, n_out in zip(weights, sizes, sizes[1:]))
         or any(b.shape != (n_out,) for b, n_out in zip(biases, sizes[1:]))
     ):
-        raise ValueError(f"native_steps: shapes do not fit the network {sizes}")
+        raise ValueError(f"native engine: shapes do not fit the network {sizes}")
     if index is not None and (index.dtype != torch.int64 or index.dim() != 1 or index.device.type != "cpu"):
-        raise ValueError("native_steps: the row index must be a 1-D int64 tensor on the CPU")
+        raise ValueError("native engine: the row index must be a 1-D int64 tensor on the CPU")
     x, y = x.contiguous(), y.contiguous()
     rows = None if index is None else index.contiguous()
     out = errors if errors.is_contiguous() else torch.empty_like(errors, memory_format=torch.contiguous_format)
     for p in (*weights, *biases):
         if not p.is_contiguous():
-            raise ValueError("native_steps: parameters must be contiguous")
+            raise ValueError("native engine: parameters must be contiguous")
     with torch.no_grad():
         module.sgd_steps(
             sizes,

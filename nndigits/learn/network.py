@@ -13,9 +13,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from ..chapter import SIZES as BOOK_SIZES
 from ..chapter import check_sizes
-
-BOOK_SIZES = (784, 30, 10)
 
 
 class SigmoidNetwork(nn.Module):
@@ -75,6 +74,35 @@ def quadratic_cost(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     eta = 3 into eta = 0.6.
     """
     return (y - a).pow(2).sum() / (2 * a.shape[0])
+
+
+#: ``sigmoid_backward(g, a) = g * a * (1 - a) = g * sigma'(z)`` in one operation, since sigma'(z) = a(1 - a) (eq. 3).
+sigmoid_backward = torch.ops.aten.sigmoid_backward
+
+
+def forward_activations(
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor],
+    hidden_mask: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """Every layer's activations [a^0 = x, a^1, ..., a^L], a^l = sigma(w^l a^{l-1} + b^l) (eq. 4), kept for backprop.
+
+    One network: ``x`` [m, in], ``w^l`` [out, in], ``b^l`` [out].  K stacked networks
+    (``learn/stacked.py``): ``x`` [K, m, in], ``w^l`` [K, out, in], ``b^l`` [K, 1, out]; then
+    ``hidden_mask`` [K, 1, H] zeroes the padded units of the first hidden layer.
+    Each layer is one fused multiply-add and an in-place sigmoid.
+    """
+    activations = [x]
+    for w, b in zip(weights, biases):
+        if w.dim() == 2:
+            a = torch.addmm(b, activations[-1], w.t()).sigmoid_()
+        else:
+            a = torch.baddbmm(b, activations[-1], w.transpose(1, 2)).sigmoid_()
+            if hidden_mask is not None and len(activations) == 1:
+                a.mul_(hidden_mask)  # padded hidden units are inert: activation 0
+        activations.append(a)
+    return activations
 
 
 def one_hot(labels: torch.Tensor, classes: int = 10, dtype: torch.dtype = torch.float32) -> torch.Tensor:

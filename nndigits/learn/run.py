@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..chapter import DEFAULT_LOGDIR, ENGINE, EPOCHS, ETA, SEED, SIZES, M
-
-
-class RunError(Exception):
-    """A run that cannot start as asked (bad settings, no GPU, unwritable log dir); the message says why."""
+from .errors import RunError  # raised here and in devices.py; defined in errors.py, below both
 
 
 @dataclass

@@ -6,7 +6,7 @@ cost.  This kernel takes *all* the steps of a chunk of mini-batches in one
 launch.  Each program owns one network: it loads that network's weights and
 biases once, keeps them in its registers (spilling to its SM's local memory when
 they do not fit) through every step of the chunk, and writes them back at the
-end.  Each step is the explicit backpropagation of ``sgd.backprop_steps``:
+end.  Each step is the explicit backpropagation of ``engines.backprop_steps``, line for line:
 
     a^1 = sigma(x w^1T + b^1),  a^2 = sigma(a^1 w^2T + b^2)                   (eq. 4)
     delta^2 = (a^2 - y) * a^2 (1 - a^2)                                        (quadratic cost)
@@ -19,17 +19,28 @@ opts into TF32 tensor-core dots (10-bit mantissa inputs: *not* the same numbers,
 so never a default).  Networks with exactly one hidden layer only (the book's
 [784, 30, 10] and every network of the sweep's hidden-layer groups).
 
-The same kernel serves the book's single run (``TritonSteps``, one program) and
-the sweep (``studies.sweep.triton_stacked``, one program per stacked network).
+The same kernel serves the book's single run (one program) and the sweep (one
+program per stacked network, ``learn/stacked.py``'s ``Stack``): ``TritonSteps``,
+made by ``engines.make_engine("triton" or "triton-tf32", ...)``.  For K networks
+one launch costs about what one network costs until the GPU's SMs are full (an
+H100 has 132): the batched torch steps of ``StackedBackprop`` are ~15 launches
+a step however many networks there are, and leave the GPU idle.
 Without a GPU it runs under Triton's interpreter: set ``TRITON_INTERPRET=1``
 before this module is imported, and pass CPU tensors (``tests/test_triton.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
+
+if TYPE_CHECKING:
+    from .datamodule import Rows
+    from .stacked import Stack
 
 PRECISIONS = ("ieee", "tf32")
 
@@ -91,18 +102,19 @@ def sgd_chunk_kernel(
         )
         out_mask = r_ok[:, None] & o_ok[None, :]
         y = tl.load(y_ptr + k * stride_yk + r[:, None] * n_out + ro[None, :], mask=out_mask, other=0.0)
-        # forward (eq. 4); padded hidden units are inert: activation 0
+        # each line below is one of engines.backprop_steps, for a network with one hidden layer
+        # forward (eq. 4), backprop_steps' forward_activations; padded hidden units are inert: activation 0
         a1 = 1.0 / (1.0 + tl.exp(-(tl.dot(x, tl.trans(w1), input_precision=PRECISION) + b1[None, :])))  # sigma
         a1 = tl.where(h_real[None, :], a1, 0.0)
         a2 = 1.0 / (1.0 + tl.exp(-(tl.dot(a1, tl.trans(w2), input_precision=PRECISION) + b2[None, :])))
-        error = tl.where(out_mask, a2 - y, 0.0)  # dC_x/da = a - y; zero for padded rows and outputs
+        error = tl.where(out_mask, a2 - y, 0.0)  # dC_x/da = a - y (torch.sub(a, y, out=error)); 0 for padding
         tl.store(err_ptr + k * stride_ek + r[:, None] * n_out + ro[None, :], error, mask=out_mask)
         # backward: delta^2, then delta^1 through w^2 before w^2 moves
-        d2 = error * a2 * (1.0 - a2)
-        d1 = tl.dot(d2, w2, input_precision=PRECISION) * a1 * (1.0 - a1)
+        d2 = error * a2 * (1.0 - a2)  # delta = sigmoid_backward(error, a)
+        d1 = tl.dot(d2, w2, input_precision=PRECISION) * a1 * (1.0 - a1)  # sigmoid_backward(delta @ w, a^1)
         step = eta / n.to(tl.float32)
-        w2 -= step * tl.dot(tl.trans(d2), a1, input_precision=PRECISION)  # eq. 20
-        b2 -= step * tl.sum(d2, axis=0)  # eq. 21
+        w2 -= step * tl.dot(tl.trans(d2), a1, input_precision=PRECISION)  # eq. 20: w.addmm_(delta.t(), a^1, ...)
+        b2 -= step * tl.sum(d2, axis=0)  # eq. 21: biases[l].addmv_(delta.t(), ones, ...)
         w1 -= step * tl.dot(tl.trans(d1), x, input_precision=PRECISION)
         b1 -= step * tl.sum(d1, axis=0)
 
@@ -159,47 +171,65 @@ def launch_chunk(
 
 
 class TritonSteps:
-    """The ``"triton"`` engine of ``BookNetwork``: a chunk of the book's SGD steps in one kernel launch.
+    """The ``triton`` engines: ``steps(rows)`` takes a chunk of SGD steps of one network, or of K stacked ones,
+    in one kernel launch -- the steps of ``engines.backprop_steps`` to fp32 rounding.
 
-    ``steps(x, y, errors)`` updates ``layers`` (an ``nn.ModuleList`` of two
-    ``nn.Linear``) in place exactly as ``backprop_steps(layers, x.split(m), ...)``
-    would, to fp32 rounding, and fills ``errors`` with a - y per example.
+    ``parameters()`` gives the weights as (w1 [K, h_max, n_in], b1 [K, h_max], w2 [K, n_out, h_max],
+    b2 [K, n_out]) -- for one network, views of its layers with K = 1 -- which the kernel updates in
+    place; ``eta`` and ``hidden`` are each network's learning rate and real hidden units.
     """
 
-    def __init__(self, layers, eta: float, m: int, precision: str = "ieee", num_warps: int = 8):
+    def __init__(
+        self,
+        parameters: Callable[[], tuple[torch.Tensor, ...]],
+        eta: Sequence[float],
+        hidden: Sequence[int],
+        m: int,
+        precision: str = "ieee",
+        num_warps: int = 8,
+    ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.parameters, self.m, self.precision, self.num_warps = parameters, m, precision, num_warps
+        self.eta, self.hidden = [float(e) for e in eta], [int(h) for h in hidden]
+        self._consts: dict = {}
+
+    @classmethod
+    def for_network(cls, layers, eta: float, m: int, precision: str = "ieee", num_warps: int = 8) -> TritonSteps:
+        """One network, ``layers`` an ``nn.ModuleList`` of two ``nn.Linear``, trained in place."""
         if len(layers) != 2:
             raise ValueError(
                 f"the triton engine trains networks with exactly one hidden layer, got {len(layers)} layers"
             )
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.layers, self.m, self.precision, self.num_warps = layers, m, precision, num_warps
-        self.eta, self.hidden = float(eta), layers[0].weight.shape[0]
-        self._consts: dict = {}
+        first, second = layers
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, errors: torch.Tensor) -> None:
-        first, second = self.layers
-        if first.weight.dtype != torch.float32:
-            raise ValueError(f"the triton engine computes in float32, got {first.weight.dtype}")
-        device = first.weight.device
+        def parameters():
+            return tuple(t.unsqueeze(0) for t in (first.weight, first.bias, second.weight, second.bias))
+
+        return cls(parameters, [eta], [first.weight.shape[0]], m, precision, num_warps)
+
+    @classmethod
+    def for_stack(cls, nets: Stack, eta: Sequence[float], m: int, precision="ieee", num_warps=8) -> TritonSteps:
+        """K stacked networks with one hidden layer (padded hidden sizes included), network k's rows ``index[k]``."""
+        if len(nets.w) != 2:
+            raise ValueError("the triton sweep engine trains networks with one hidden layer, this group has none")
+        mask = nets.hidden_mask  # [K, 1, H]: the real hidden units of each network
+        hidden = [nets.w[0].shape[1]] * len(eta) if mask is None else [int(k.sum()) for k in mask]
+        return cls(lambda: (nets.w[0], nets.b[0], nets.w[1], nets.b[1]), eta, hidden, m, precision, num_warps)
+
+    def steps(self, rows: Rows) -> torch.Tensor:
+        w1, b1, w2, b2 = self.parameters()
+        if w1.dtype != torch.float32:
+            raise ValueError(f"the triton engine computes in float32, got {w1.dtype}")
+        device = w1.device
         if device not in self._consts:
             self._consts[device] = (
-                torch.tensor([self.eta], dtype=torch.float32, device=device),
-                torch.tensor([self.hidden], dtype=torch.int32, device=device),
+                torch.tensor(self.eta, dtype=torch.float32, device=device),
+                torch.tensor(self.hidden, dtype=torch.int32, device=device),
             )
         eta, hidden = self._consts[device]
+        x, y = rows.gather(torch.float32)  # [rows, .] for one network, [K, rows, .] for a stack
+        errors = torch.empty(y.shape, dtype=torch.float32, device=device)
         with torch.no_grad():
-            launch_chunk(
-                x,
-                y,
-                errors,
-                first.weight.unsqueeze(0),
-                first.bias.unsqueeze(0),
-                second.weight.unsqueeze(0),
-                second.bias.unsqueeze(0),
-                eta,
-                hidden,
-                self.m,
-                self.precision,
-                self.num_warps,
-            )
+            launch_chunk(x, y, errors, w1, b1, w2, b2, eta, hidden, self.m, self.precision, self.num_warps)
+        return errors

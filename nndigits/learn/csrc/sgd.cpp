@@ -2,15 +2,18 @@
 //
 // Why: at m = 10 a step is ~0.5 M multiply-adds in tiny matrices, and an eager torch step spends
 // most of its time dispatching its ~15 operations.  Here a whole chunk of mini-batches runs
-// without returning to Python, and each step is the same arithmetic as nndigits.learn.sgd's
-// backprop engine, in the same order of operations per step:
+// without returning to Python, and each step is the reference step -- backprop_steps in
+// nndigits/learn/engines.py -- line for line, in the same order of operations per step:
 //
-//   forward      a^{l+1} = sigma(a^l (w^l)^T + b^l)                       (eq. 3-4, per example)
-//   output error e = a^L - y, delta^L = e * (1 - a^L) * a^L                (sigma'(z) = a(1 - a))
+//   here (steps() below)                                  engines.backprop_steps
+//   forward      a^{l+1} = sigma(a^l (w^l)^T + b^l)       forward_activations(x, weights, biases)   (eq. 3-4)
+//   output error e = a^L - y                              torch.sub(a, y, out=error)
+//                delta^L = e * (1 - a^L) * a^L            delta = sigmoid_backward(error, a)
 //   for l = L-1 .. 0:
-//     delta^{l-1} = (delta^l w^l) * (1 - a^l) * a^l      taken *before* w^l moves
-//     w^l += (-eta/m) * (delta^l)^T a^{l-1}             (eq. 20)
-//     b^l += (-eta/m) * (delta^l)^T 1                    (eq. 21)
+//     delta^{l-1} = (delta^l w^l) * (1 - a^l) * a^l       previous = sigmoid_backward(delta @ w, activations[l])
+//                   taken *before* w^l moves
+//     w^l += (-eta/m) * (delta^l)^T a^{l-1}               w.addmm_(delta.t(), activations[l], alpha=step)  (eq. 20)
+//     b^l += (-eta/m) * (delta^l)^T 1                     biases[l].addmv_(delta.t(), ones[m], alpha=step) (eq. 21)
 //
 // Only the order of the additions inside each matrix product differs from torch's BLAS, which is
 // rounding: in float64 the engines agree to ~1e-14 after hundreds of steps.  Tensors arrive as raw
@@ -164,7 +167,7 @@ inline void update_rows(const T* delta, const T* a, T* w, T step, int64_t m, int
   }
 }
 
-// w += step * delta^T a and b += step * delta^T 1   (eq. 20-21).
+// w += step * delta^T a and b += step * delta^T 1   (eq. 20-21): backprop_steps' w.addmm_ and biases[l].addmv_.
 template <typename T>
 void update_layer(const T* delta, const T* a, T* w, T* b, T step, int64_t m, int64_t n_in, int64_t n_out) {
   int64_t i = 0;
@@ -234,8 +237,8 @@ void steps(const std::vector<int64_t>& sizes, const std::vector<uintptr_t>& weig
     T* eb = errors + start * n_out;
     T* d = delta[layers].data();
     for (int64_t q = 0; q < rows * n_out; ++q) {
-      eb[q] = a[q] - yb[q];                    // dC_x/da = a - y, the quadratic cost
-      d[q] = eb[q] * (T(1) - a[q]) * a[q];     // delta^L = (a - y) * sigma'(z^L)
+      eb[q] = a[q] - yb[q];                    // dC_x/da = a - y, the quadratic cost: torch.sub(a, y, out=error)
+      d[q] = eb[q] * (T(1) - a[q]) * a[q];     // delta^L = (a - y) * sigma'(z^L): sigmoid_backward(error, a)
     }
     const T step = static_cast<T>(-eta / static_cast<double>(rows));
     for (size_t l = layers; l-- > 0;) {

@@ -7,7 +7,6 @@ from dataclasses import asdict
 
 import torch
 
-from ...learn import native
 from .grid import Config
 from .stacked import StackedNetworks
 
@@ -25,41 +24,37 @@ def train_group(
 ) -> StackedNetworks:
     """Train networks of one mini-batch size side by side for ``epochs`` epochs.
 
-    ``data`` is a set-up ``MNISTDataModule``.  On the CPU each network's steps are the native engine's
-    (``learn/native.py``: the C++ loops of ``python -m nndigits.train``, reading the network's own rows by
-    number, on its slice of the stacked weights), one network after another for each chunk of
-    ``chunk_steps`` mini-batches; elsewhere -- on a GPU, for a group whose hidden layers are padded, or
-    without the extension -- one batched torch step trains all K (``StackedNetworks.sgd_steps``), the chunk
-    gathered for all K at once (small chunks keep the gathered rows in cache: 25 beat 100 and 500).
-    ``engine="stacked"`` takes the batched torch step everywhere.  Measured in
-    ``python experiments/benchmark.py --sweep``.
+    ``data`` is a set-up ``MNISTDataModule``.  Each chunk of ``chunk_steps`` mini-batches of every network
+    (its own rows by number, in its own shuffle) goes to one engine made for the stack by
+    ``learn.engines.make_engine`` -- the engine of ``python -m nndigits.train``, in its form for K networks
+    (``learn/stacked.py``).  ``native`` (the default): on the CPU each network's steps are the C++ loops of a
+    single run, on its slice of the stacked weights, one network after another; elsewhere -- on a GPU, for
+    a group whose hidden layers are padded, or without the extension -- one batched torch step trains all K
+    (``backprop``), the chunk gathered for all K at once (small chunks keep the gathered rows in cache: 25
+    beat 100 and 500).  Measured in ``python experiments/benchmark.py --sweep``.
     ``on_epoch(epoch, nets, val_correct, test_correct, costs)`` is called after each epoch.
     """
-    from ...learn.datamodule import EpochOrder
+    from ...learn.datamodule import EpochOrder, Rows
+    from ...learn.engines import STACK_ENGINES, make_engine
 
-    if engine not in ("native", "stacked"):
-        raise ValueError(f"unknown sweep engine {engine!r}; choose native or stacked")
+    if engine not in STACK_ENGINES:
+        raise ValueError(f"unknown sweep engine {engine!r}; choose one of {', '.join(STACK_ENGINES)}")
 
     m = configs[0].batch_size
     assert all(c.batch_size == m for c in configs), "one group, one mini-batch size"
     nets = StackedNetworks(configs, device, dtype)
+    sgd = make_engine(engine, nets, [c.lr for c in configs], m)
     x_train, y_train = data.train.x.to(device, dtype), data.train.y.to(device, dtype)
     x_val, labels_val = data.val.x.to(device, dtype), data.val.y.to(device)
     x_test, labels_test = data.test.x.to(device, dtype), data.test.y.to(device)
     n, K = len(x_train), len(configs)
     orders = [EpochOrder(n, m, chunk_steps, c.seed, device) for c in configs]
-    one_by_one = engine == "native" and torch.device(device).type == "cpu" and not nets.padded
     for epoch in range(epochs):
         perms = torch.stack([o.order(epoch) for o in orders])  # [K, n]: each network's own shuffle
         cost = torch.zeros(K, dtype=dtype, device=device)
         for start in range(0, n, m * chunk_steps):
-            idx = perms[:, start : start + m * chunk_steps]
-            errors = torch.empty(K, idx.shape[1], y_train.shape[1], dtype=dtype, device=device)
-            if one_by_one:  # each network's steps in C++, unless the extension cannot take them (then: stacked)
-                one_by_one = _native_chunk(nets, x_train, y_train, m, idx, errors)
-            if not one_by_one:
-                xs, ys = x_train[idx], y_train[idx]  # [K, chunk, .]: each network's own examples
-                nets.sgd_steps(xs, ys, m, errors)
+            idx = perms[:, start : start + m * chunk_steps]  # [K, chunk]: network k's rows are idx[k]
+            errors = sgd.steps(Rows(x_train, y_train, idx))  # [K, chunk, 10]: a - y of every row
             cost += errors.square().sum(dim=(1, 2)) / 2
             if progress is not None:
                 progress(epoch + (start + idx.shape[1]) / n)
@@ -68,16 +63,6 @@ def train_group(
         if on_epoch is not None:
             on_epoch(epoch, nets, val.cpu(), test.cpu(), (cost / n).cpu())
     return nets
-
-
-def _native_chunk(nets: StackedNetworks, x, y, m: int, idx, errors) -> bool:
-    """Network k's SGD steps on rows ``idx[k]`` by the native engine, k = 0, 1, ...; False if it cannot take them."""
-    for k, config in enumerate(nets.configs):
-        weights, biases = [w[k] for w in nets.w], [b[k] for b in nets.b]  # views into the stack: trained in place
-        if native.steps_or_reason(weights, biases, x, y, m, config.lr, errors[k], index=idx[k]) is not None:
-            assert k == 0, "the networks of a group share dtype and device"
-            return False
-    return True
 
 
 def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", progress=True) -> list[dict]:

@@ -24,7 +24,6 @@ from nndigits.learn.datamodule import Chunks, EpochOrder, MNISTDataModule, Rows,
 from nndigits.learn.engines import make_engine
 from nndigits.learn.mnist import TRAIN_SIZE, load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot, quadratic_cost
-from nndigits.core.scratch import Network
 
 ETA, M, STEPS, CHUNK_STEPS = 3.0, 10, 200, 50
 TOLERANCE = 1e-9

@@ -12,7 +12,6 @@ the same mini-batches in the same order, one update each.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from torchmetrics import SumMetric
 
-from ..chapter import ENGINE, ETA, SIZES, M
+from ..chapter import ENGINE, ETA, SEED, SIZES, M
 from .adapter import count_optimizer_steps
 from .datamodule import Rows
 from .engines import Engine, check_engine, make_engine
@@ -72,7 +71,8 @@ class BookNetwork(pl.LightningModule):
     ``engine`` names how the steps are computed (``engines.py`` lists them: the
     reference ``"backprop"``, ``"autograd"``, the default ``"native"`` in C++,
     and the GPU engines); each takes the same steps.  The initial weights depend
-    on ``seed`` alone.
+    on ``seed`` alone.  The values are trusted: they were checked where they entered
+    (the flags, ``nndigits.fit``, the app's settings, the sweep's grid: ``chapter.py``'s bounds).
     """
 
     def __init__(
@@ -80,14 +80,10 @@ class BookNetwork(pl.LightningModule):
         sizes: Sequence[int] = SIZES,
         lr: float = ETA,
         batch_size: int = M,
-        seed: int = 0,
+        seed: int = SEED,
         engine: str = ENGINE,
     ):
         super().__init__()
-        if not lr > 0 or not math.isfinite(lr):
-            raise ValueError(f"learning rate eta must be a positive number, got {lr}")
-        if batch_size < 1:
-            raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
         check_engine(engine, sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False

@@ -32,7 +32,7 @@ import torch
 from PIL import ImageOps
 
 from .learn.checkpoints import DEFAULT_LOGDIR, load_network
-from .learn.mnist import TRAIN_SIZE, load_split
+from .learn.mnist import SPLITS, book_split, intensities
 from .learn.network import SigmoidNetwork
 from .use import figures
 from .use.classify import predict as classify_rows
@@ -66,11 +66,8 @@ def mnist(data_dir: str | os.PathLike | None = None) -> MNIST:
     SHA-256 (``python -m nndigits.data``); labels are digits, not the one-hot
     desired outputs y(x) (``learn.network.one_hot`` makes those).
     """
-    x, labels = load_split(data_dir, train=True)
-    x_test, labels_test = load_split(data_dir, train=False, fetch=False)
-    return MNIST(
-        Data(x[:TRAIN_SIZE], labels[:TRAIN_SIZE]), Data(x[TRAIN_SIZE:], labels[TRAIN_SIZE:]), Data(x_test, labels_test)
-    )
+    split = book_split(data_dir)
+    return MNIST(*(Data(intensities(pixels), labels) for pixels, labels in map(split.get, SPLITS)))
 
 
 class History(list):

@@ -67,7 +67,7 @@ def mnist(data_dir: str | os.PathLike | None = None) -> MNIST:
     desired outputs y(x) (``learn.network.one_hot`` makes those).
     """
     split = book_split(data_dir)
-    return MNIST(*(Data(intensities(pixels), labels) for pixels, labels in map(split.get, SPLITS)))
+    return MNIST(*(Data(intensities(split[name][0]), split[name][1]) for name in SPLITS))
 
 
 class History(list):

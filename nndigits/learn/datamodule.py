@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .adapter import epochs_begun
-from .mnist import SPLITS, book_split, default_data_dir, fetch_mnist, intensities
+from .mnist import book_split, default_data_dir, fetch_mnist, intensities
 from .network import one_hot
 
 
@@ -148,9 +148,10 @@ class MNISTDataModule(pl.LightningDataModule):
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         # fetched and verified here (prepare_data may run in another process), unless given
         split = self.split if self.split is not None else book_split(self.data_dir)
-        (x, labels), val, test = ((intensities(p).to(device), y.to(device)) for p, y in map(split.get, SPLITS))
+        inputs = {name: (intensities(p).to(device), y.to(device)) for name, (p, y) in split.items()}
+        x, labels = inputs["train"]
         self.train = TrainingChunks(x, one_hot(labels))
-        self.val, self.test = Chunks(*val), Chunks(*test)
+        self.val, self.test = Chunks(*inputs["val"]), Chunks(*inputs["test"])
 
     @staticmethod
     def _loaded(split: Chunks | None) -> Chunks:

@@ -152,27 +152,16 @@ def fail(message, code: int = 1) -> int:
 def task_too_big(tasks, args, ray) -> str | None:
     """Why the largest task cannot be trained in the memory of the machine it runs on (None if it can),
     checked before any work as ``train`` checks its network (``cli.check_network_fits``)."""
-    from .studies.sweep.tasks import task_bytes
+    from .studies.sweep.tasks import too_big
 
     examples = 70_000 if args.limit is None else 3 * args.limit
-    task = max(tasks, key=lambda t: task_bytes(t, args.dtype, examples))
-    need = task_bytes(task, args.dtype, examples)
     if ray is not None:
         from .studies.sweep.cluster import memory
 
-        have, where = memory(ray), "the cluster's largest machine has"
-    else:
-        from .cli import available_memory
+        return too_big(tasks, args.dtype, examples, memory(ray), "the cluster's largest machine has")
+    from .cli import available_memory
 
-        have, where = available_memory(), "this machine has"
-    if need <= have:
-        return None
-    sizes = max((c.sizes for c in task), key=sum)  # the padded size of the task's networks
-    return (
-        f"a task of {len(task)} networks {sizes} with m = {max(c.batch_size for c in task)} needs about "
-        f"{need / 2**30:.3g} GiB of memory; {where} {have / 2**30:.3g} GiB available "
-        "(give --per-task fewer networks per task, or use smaller layers)"
-    )
+    return too_big(tasks, args.dtype, examples, available_memory(), "this machine has")
 
 
 def write_report(store, tensorboard: bool) -> int:

@@ -157,9 +157,9 @@ def _tracker(ray):
     return Attempts.options(scheduling_strategy=here).remote()
 
 
-def memory(ray) -> int:
-    """Bytes of memory Ray may give tasks on the cluster's largest machine (its ``memory`` resource)."""
-    return int(max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0))
+def memory(ray) -> int | None:
+    """Bytes of memory Ray may give tasks on the cluster's largest machine (its ``memory`` resource), if known."""
+    return int(max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)) or None
 
 
 def _attempt(train, key, configs, split, epochs, options, tracker):

@@ -75,6 +75,19 @@ def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = 70
     return size * numbers + examples * 784 * (1 + 4 + size)
 
 
+def too_big(tasks: list[list[Config]], dtype: str, examples: int, have: int | None, where: str) -> str | None:
+    """Why the largest of ``tasks`` does not fit in ``have`` bytes (``where``: whose memory), or None."""
+    task = max(tasks, key=lambda t: task_bytes(t, dtype, examples))
+    need = task_bytes(task, dtype, examples)
+    if have is None or need <= have:  # None: the cluster does not say
+        return None
+    return (
+        f"a task of {len(task)} networks {max((c.sizes for c in task), key=sum)} with m = "
+        f"{max(c.batch_size for c in task)} needs about {need / 2**30:.3g} GiB of memory; {where} "
+        f"{have / 2**30:.3g} GiB available (give --per-task fewer networks per task, or use smaller layers)"
+    )
+
+
 def task_key(configs: list[Config]) -> str:
     """A task's name in the results folder: a digest of its networks' names."""
     return hashlib.sha1("\n".join(c.name for c in configs).encode()).hexdigest()[:16]

@@ -152,9 +152,11 @@ def fail(message, code: int = 1) -> int:
 def task_too_big(tasks, args, ray) -> str | None:
     """Why the largest task cannot be trained in the memory of the machine it runs on (None if it can),
     checked before any work as ``train`` checks its network (``cli.check_network_fits``)."""
+    from .chapter import TEST_SIZE, TRAIN_SIZE, VALIDATION_SIZE
     from .studies.sweep.tasks import too_big
 
-    examples = 70_000 if args.limit is None else 3 * args.limit
+    sets = (TRAIN_SIZE, VALIDATION_SIZE, TEST_SIZE)
+    examples = sum(sets if args.limit is None else (min(n, args.limit) for n in sets))
     if ray is not None:
         from .studies.sweep.cluster import memory
 

@@ -14,6 +14,7 @@ import time
 import warnings
 from dataclasses import asdict
 
+from ...chapter import MNIST_TRAIN, TEST_SIZE
 from .grid import Config
 
 CHUNK_STEPS = 25  # mini-batches per chunk in ``loop.train_group`` (its default), for the memory estimate
@@ -60,7 +61,7 @@ def plan(configs: list[Config], pack: str = "group", per_task: int | None = None
     return [members[i : i + size] for members in groups.values() for i in range(0, len(members), size)]
 
 
-def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = 70_000) -> int:
+def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = MNIST_TRAIN + TEST_SIZE) -> int:
     """About how much memory one task takes: the stacked networks (padded to the largest hidden layer),
     their activations on a chunk and on an evaluation pass, and MNIST as pixels and as ``dtype`` inputs.
 

@@ -37,7 +37,9 @@ from nndigits.cli.flags import Parser, add_epochs, add_seeds, add_threads, seed_
 from nndigits.core.machine import usable_cpus
 from nndigits.learn.atomic import save_figure, write_atomic
 from nndigits.learn.datamodule import MNISTDataModule
-from nndigits.studies.sweep import STUCK_BELOW, Config, run
+from nndigits.studies.sweep import STUCK_BELOW, Config, pixels, plan, run
+from nndigits.studies.sweep.progress import Progress
+from nndigits.studies.sweep.tasks import datamodule
 
 HERE = Path(__file__).resolve().parent
 ROWS = {  # name: (hidden, eta, m, the book's figure)
@@ -67,14 +69,14 @@ def stats(best: list[float]) -> dict:
     }
 
 
-def network_rows(names, seeds, epochs, data):
+def network_rows(names, seeds, epochs, split, threads):
     results = {}
     for name in names:
         hidden, eta, m, _ = ROWS[name]
         configs = [Config(hidden, eta, m, s) for s in seed_range(seeds)]
         start = time.perf_counter()
         log(f"{name}: {configs[0].sizes}, eta = {eta:g}, m = {m}, {seeds} seeds x {epochs} epochs")
-        records = run(configs, epochs, data, pack="group")
+        records = run(plan(configs), split, epochs, progress=Progress(len(configs), 0, 1), threads=threads)
         curves = [[c / 100 for c in r["test_correct"]] for r in records]
         results[name] = {
             "curves": curves,
@@ -212,14 +214,16 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     wanted = args.only or [*ROWS, "binary4", "baselines"]
     mnist_or_fail(args.data_dir)
-    data = MNISTDataModule(args.data_dir)
-    data.setup("fit")
+    split = pixels(args.data_dir)  # read once: the sweep's rows and the DataModule of the others share it
+    data = datamodule(split)
 
     out = Path(args.out)
     previous = {"results": {}, "baselines": {}}
     if args.only and out.with_suffix(".json").exists():  # --only redoes some rows and keeps the others
         previous = json.loads(out.with_suffix(".json").read_text())
-    results = previous["results"] | network_rows([n for n in wanted if n in ROWS], args.seeds, args.epochs, data)
+    results = previous["results"] | network_rows(
+        [n for n in wanted if n in ROWS], args.seeds, args.epochs, split, args.threads
+    )
     if "binary4" in wanted:
         results["binary4"] = binary4(args.seeds, args.epochs, data)
     base = baselines(data, svc=not args.no_svc) if "baselines" in wanted else previous["baselines"]

@@ -35,9 +35,9 @@ def burn(stop):
 
 def threads_under_load(repeats: int) -> list[str]:
     from nndigits.studies.sweep.grid import grid
-    from nndigits.studies.sweep.tasks import arrays, train_task
+    from nndigits.studies.sweep.tasks import pixels, train_task
 
-    splits = arrays(limit=10_000)
+    splits = pixels(limit=10_000)
     configs = grid([3.0], [[30]], [10], [1, 2, 3, 4])
     stop = multiprocessing.Event()
     rival = multiprocessing.Process(target=burn, args=(stop,), daemon=True)

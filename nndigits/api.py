@@ -41,7 +41,6 @@ from .chapter import (
     OUTPUTS,
     SEED,
     SIZES,
-    TRAIN_SIZE,
     M,
     check_hidden,
     check_run,
@@ -49,7 +48,7 @@ from .chapter import (
 )
 from .core.machine import check_network_fits
 from .learn.checkpoints import load_network
-from .learn.mnist import load_split
+from .learn.mnist import SPLITS, book_split, intensities
 from .learn.network import SigmoidNetwork
 from .use import figures
 from .use.classify import predict as classify_rows
@@ -84,11 +83,8 @@ def mnist(data_dir: str | os.PathLike | None = None) -> MNIST:
     SHA-256 (``python -m nndigits.data``); labels are digits, not the one-hot
     desired outputs y(x) (``learn.network.one_hot`` makes those).
     """
-    x, labels = load_split(data_dir, train=True)
-    x_test, labels_test = load_split(data_dir, train=False, fetch=False)
-    return MNIST(
-        Data(x[:TRAIN_SIZE], labels[:TRAIN_SIZE]), Data(x[TRAIN_SIZE:], labels[TRAIN_SIZE:]), Data(x_test, labels_test)
-    )
+    split = book_split(data_dir)
+    return MNIST(*(Data(intensities(split[name][0]), split[name][1]) for name in SPLITS))
 
 
 class History(list):

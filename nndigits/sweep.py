@@ -11,11 +11,31 @@ import os
 import sys
 
 PROG = "python -m nndigits.sweep"
+MAX_SEEDS = 1000  # --seeds S: seeds 1..S
+
+
+def bounded(bound, none_at_zero: bool = False):
+    """An argparse ``type`` checking a number with one of ``chapter.py``'s bounds, those of ``train``'s flags.
+
+    ``none_at_zero``: 0 is allowed and means "none" (``--hidden 0``: no hidden layer).
+    """
+    import argparse
+
+    def convert(text: str):
+        if none_at_zero and text.strip() == "0":
+            return 0
+        try:
+            return bound.check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
 
 
 def parser():
     import argparse
 
+    from .chapter import EPOCHS_BOUND, ETA_BOUND, M_BOUND, NEURONS_BOUND
     from .cli.flags import Parser, positive
 
     p = Parser(
@@ -28,7 +48,7 @@ def parser():
         "--lr",
         "--eta",
         nargs="+",
-        type=positive(float, "--lr (eta)", 0.0, strict=True),
+        type=bounded(ETA_BOUND),
         default=[3.0],
         metavar="ETA",
         help="learning rates η to try (default: 3.0)",
@@ -36,7 +56,7 @@ def parser():
     grid.add_argument(
         "--hidden",
         nargs="+",
-        type=positive(int, "a hidden size", 0),
+        type=bounded(NEURONS_BOUND, none_at_zero=True),
         default=[30],
         metavar="H",
         help="hidden layer sizes to try, one hidden layer each; 0 = no hidden layer (default: 30)",
@@ -45,17 +65,18 @@ def parser():
         "--batch-size",
         "-m",
         nargs="+",
-        type=positive(int, "--batch-size", 1),
+        type=bounded(M_BOUND),
         default=[10],
         metavar="M",
         help="mini-batch sizes m to try (default: 10)",
     )
     grid.add_argument(
-        "--seeds", type=positive(int, "--seeds", 1), default=5, help="seeds 1..S for every configuration (default: 5)"
+        "--seeds",
+        type=positive(int, "--seeds", 1, maximum=MAX_SEEDS),
+        default=5,
+        help=f"seeds 1..S for every configuration, S at most {MAX_SEEDS} (default: 5)",
     )
-    grid.add_argument(
-        "--epochs", type=positive(int, "--epochs", 1), default=30, help="epochs per network (default: 30)"
-    )
+    grid.add_argument("--epochs", type=bounded(EPOCHS_BOUND), default=30, help="epochs per network (default: 30)")
     grid.add_argument(
         "--dtype",
         choices=["float32", "float64"],
@@ -120,11 +141,29 @@ def parser():
     return p
 
 
-def fail(message) -> int:
+def fail(message, code: int = 1) -> int:
+    """One line on stderr; the exit code (1: a failure; 2: what the flags ask cannot be done, as in ``cli``)."""
     from .cli.errors import fail as one_line
 
     one_line(PROG, message)
-    return 1
+    return code
+
+
+def task_too_big(tasks, args, ray) -> str | None:
+    """Why the largest task cannot be trained in the memory of the machine it runs on (None if it can),
+    checked before any work as ``train`` checks its network (``cli.check_network_fits``)."""
+    from .chapter import TEST_SIZE, TRAIN_SIZE, VALIDATION_SIZE
+    from .studies.sweep.tasks import too_big
+
+    sets = (TRAIN_SIZE, VALIDATION_SIZE, TEST_SIZE)
+    examples = sum(sets if args.limit is None else (min(n, args.limit) for n in sets))
+    if ray is not None:
+        from .studies.sweep.cluster import memory
+
+        return too_big(tasks, args.dtype, examples, memory(ray), "the cluster's largest machine has")
+    from .core.machine import available_memory
+
+    return too_big(tasks, args.dtype, examples, available_memory(), "this machine has")
 
 
 def write_report(store, tensorboard: bool) -> int:
@@ -155,17 +194,25 @@ def main(argv: list[str] | None = None) -> int:
         except StoreError as error:
             return fail(error)
 
+    from .cli.errors import UsageError
     from .studies.sweep.grid import grid
     from .studies.sweep.progress import Progress
     from .studies.sweep.tasks import plan
 
-    configs = grid(args.lr, [[h] if h else [] for h in args.hidden], args.batch_size, range(1, args.seeds + 1))
+    try:
+        configs = grid(args.lr, [[h] if h else [] for h in args.hidden], args.batch_size, range(1, args.seeds + 1))
+    except ValueError as error:
+        return fail(error, UsageError.code)
+    tasks = plan(configs, args.pack, args.per_task)
+    too_big = None if args.address else task_too_big(tasks, args, None)  # on a cluster: its machines, below
+    if too_big:
+        return fail(too_big, UsageError.code)
     try:
         store = Store(args.out, manifest(configs, args.epochs, args.dtype, args.limit))
         done = store.done()
     except StoreError as error:
         return fail(error)
-    todo = [[c for c in t if c.name not in done] for t in plan(configs, args.pack, args.per_task)]
+    todo = [[c for c in t if c.name not in done] for t in tasks]
     todo = [t for t in todo if t]
     if not todo:
         print(f"All {len(configs)} networks are already trained in {args.out}/", file=sys.stderr)
@@ -181,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
             ray = connect(args.address, args.threads, gpus=1 if args.device == "cuda" else 0)
         except ClusterError as error:
             return fail(error)
+        too_big = task_too_big(todo, args, ray)
+        if too_big:
+            ray.shutdown()
+            return fail(too_big, UsageError.code)
     else:
         import torch
 
@@ -188,11 +239,13 @@ def main(argv: list[str] | None = None) -> int:
             return fail("--device cuda, but torch sees no CUDA GPU")
 
     from .learn.mnist import DataError
-    from .studies.sweep.tasks import arrays
+    from .studies.sweep.tasks import pixels
 
     try:
-        splits = arrays(args.data_dir, args.limit)
+        split = pixels(args.data_dir, args.limit)
     except (DataError, OSError) as error:
+        if ray is not None:
+            ray.shutdown()
         return fail(error)
     todo_networks = sum(map(len, todo))
     where = f"the Ray cluster at {args.address}" if ray else "this process"
@@ -204,19 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     progress = Progress(len(configs), len(done), len(todo), enabled=not args.no_progress)
-    options = {"device": args.device, "dtype": args.dtype, "threads": args.threads}
     import time
+
+    from .studies.sweep.driver import run
 
     start = time.perf_counter()
     try:
-        if ray is not None:
-            from .studies.sweep.cluster import run_on_cluster
-
-            run_on_cluster(ray, todo, splits, args.epochs, store, progress, **options)
-        else:
-            from .studies.sweep.loop import run_in_process
-
-            run_in_process(todo, splits, args.epochs, store, progress, **options)
+        run(todo, split, args.epochs, store, progress, ray, device=args.device, dtype=args.dtype, threads=args.threads)
     except KeyboardInterrupt:
         progress.close()
         saved = len(store.done())

@@ -1,7 +1,8 @@
 """A sweep on a Ray cluster: two nodes simulated on this machine (loopback only), machines and workers lost.
 
-Every test compares against the in-process sweep of the same tasks: a network trained on the cluster,
-retried after a crash, or trained by a rerun after the driver died, is the same network.
+Every test compares against the in-process sweep of the same tasks (the one driver, ``driver.run``, run
+both ways): a network trained on the cluster, retried after a crash, or trained by a rerun after the
+driver died, is the same network.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ os.environ["RAY_enable_worker_prestart"] = "0"  # noqa: SIM112 - idle workers sl
 ray = pytest.importorskip("ray")
 ray._private.ray_constants.ENABLE_RAY_CLUSTER = False  # in case ray was imported before
 
-from nndigits.studies.sweep.cluster import connect, run_on_cluster  # noqa: E402
+from nndigits.studies.sweep.cluster import connect  # noqa: E402
+from nndigits.studies.sweep.driver import run  # noqa: E402
 from nndigits.studies.sweep.grid import grid  # noqa: E402
-from nndigits.studies.sweep.loop import run_in_process  # noqa: E402
 from nndigits.studies.sweep.progress import Progress  # noqa: E402
 from nndigits.studies.sweep.report import summarise, table  # noqa: E402
 from nndigits.studies.sweep.store import Store, manifest  # noqa: E402
-from nndigits.studies.sweep.tasks import arrays, plan, task_key, train_task  # noqa: E402
+from nndigits.studies.sweep.tasks import pixels, plan, task_key, train_task  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ FLAGS += ["--dtype", DTYPE, "--limit", str(LIMIT), "--no-tensorboard", "--thread
 
 @pytest.fixture(scope="module")
 def splits():
-    return arrays(limit=LIMIT)
+    return pixels(limit=LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def cluster():
 
 def _in_process(splits, folder, tasks):
     store = Store(folder, manifest(CONFIGS, EPOCHS, DTYPE, LIMIT))
-    run_in_process(tasks, splits, EPOCHS, store, Progress(8, 0, len(tasks), enabled=False), dtype=DTYPE)
+    run(tasks, splits, EPOCHS, store, Progress(8, 0, len(tasks), enabled=False), dtype=DTYPE)
     return store
 
 
@@ -109,7 +110,7 @@ def assert_same(store: Store, reference: Store) -> None:
 
 
 def _run(store, splits, train=train_task):
-    run_on_cluster(ray, TASKS, splits, EPOCHS, store, Progress(8, 0, 4, enabled=False), dtype=DTYPE, train=train)
+    run(TASKS, splits, EPOCHS, store, Progress(8, 0, 4, enabled=False), ray=ray, dtype=DTYPE, train=train)
 
 
 def test_two_nodes_train_the_networks_of_the_in_process_sweep(cluster, splits, in_process, tmp_path):

@@ -14,7 +14,7 @@ import torch
 
 from nndigits.learn import mnist as data
 from nndigits.learn.datamodule import EpochOrder, MNISTDataModule
-from nndigits.learn.mnist import SHA256, DataError, fetch_mnist, read_idx
+from nndigits.learn.mnist import SHA256, DataError, book_split, fetch_mnist, read
 
 # --- the real MNIST, through the real fetch path and the shared cache ---------------------------
 
@@ -66,7 +66,18 @@ def test_chunks_hold_whole_minibatches():
     assert sizes == [30, 30, 30, 5]  # the last mini-batch is short, like the book's
 
 
-# --- IDX parsing and checksums, on small files the tests write ----------------------------------
+def test_the_split_with_a_limit_keeps_the_first_of_every_set(mnist_train, mnist_test):
+    split = book_split(limit=300)
+    assert list(split) == ["train", "val", "test"]
+    x, labels = mnist_train
+    for (pixels, digits), (first, first_labels) in zip(
+        split.values(), [(x, labels), (x[50_000:], labels[50_000:]), mnist_test]
+    ):
+        assert pixels.dtype == torch.uint8 and pixels.shape == (300, 784)
+        assert torch.equal(pixels.float() / 255, first[:300]) and torch.equal(digits, first_labels[:300])
+
+
+# --- checksums, on small files the tests write --------------------------------------------------
 
 
 def write_idx(path, array: torch.Tensor, type_byte=0x08):
@@ -74,31 +85,10 @@ def write_idx(path, array: torch.Tensor, type_byte=0x08):
     Path(path).write_bytes(header + array.to(torch.uint8).numpy().tobytes())
 
 
-def test_read_idx_round_trip(tmp_path):
-    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
-    write_idx(tmp_path / "imgs", images)
-    assert torch.equal(read_idx(tmp_path / "imgs"), images)
-    labels = torch.tensor([5, 0, 4], dtype=torch.uint8)
-    write_idx(tmp_path / "labels", labels)
-    assert read_idx(tmp_path / "labels").tolist() == [5, 0, 4]
-
-
-@pytest.mark.parametrize(
-    "damage, message",
-    [
-        (lambda b: b[:-7], "truncated"),
-        (lambda b: b[:6], "truncated"),
-        (lambda b: b"\x01\x02" + b[2:], "not an IDX file"),
-        (lambda b: b[:2] + b"\x0d" + b[3:], "type 0x0d"),
-        (lambda b: b"", "empty"),
-    ],
-)
-def test_read_idx_says_what_is_wrong(tmp_path, damage, message):
-    write_idx(tmp_path / "f", torch.zeros(2, 4, 4))
-    (tmp_path / "f").write_bytes(damage((tmp_path / "f").read_bytes()))
-    with pytest.raises(DataError, match=message) as error:
-        read_idx(tmp_path / "f")
-    assert str(tmp_path / "f") in str(error.value)
+def test_reading_a_folder_without_mnist_is_one_line(tmp_path):
+    with pytest.raises(DataError, match="lacks MNIST") as error:
+        read(tmp_path, fetch=False)
+    assert "\n" not in str(error.value) and "python -m nndigits.data" in str(error.value)
 
 
 def _no_source(raw, missing, log):
@@ -108,10 +98,11 @@ def _no_source(raw, missing, log):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (None, "is an IDX file of shape (3,), not MNIST"),  # a well-formed but foreign IDX file
+        (None, "has 11 bytes where MNIST's train-labels-idx1-ubyte has 60,008"),  # a well-formed but foreign IDX
         (b"", "is empty"),
-        (b"\x00\x00\x08\x01\x00\x00\xea\x60" + b"\x05" * 10, "truncated"),  # a header for 60,000 labels, 10 of them
-        (b"<html>not found</html>", "not an IDX file"),
+        (b"\x00\x00\x08\x01\x00\x00\xea\x60" + b"\x05" * 10, "has 18 bytes"),  # 10 of 60,000 labels: truncated
+        (b"<html>not found</html>", "a truncated download, or another file"),
+        (b"\x00\x00\x08\x01\x00\x00\xea\x60" + b"\x0b" * 60_000, "has the right size but the wrong contents"),
     ],
 )
 def test_a_bad_file_in_the_data_dir_is_never_used(tmp_path, content, problem):

@@ -1,9 +1,13 @@
 """Many networks at once: each one in a sweep is exactly the network a single run trains."""
 
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import torch
@@ -104,6 +108,40 @@ def test_a_value_given_twice_makes_one_network():
     assert grid([3.0, 3.0], [[30], [30]], [10], [1, 1]) == [Config((30,), 3.0, 10, 1)]
 
 
+@pytest.mark.parametrize(
+    "lrs, hiddens, ms, seeds, message",
+    [
+        ([0.0], [[30]], [10], [1], "eta must be greater than 0"),
+        ([float("nan")], [[30]], [10], [1], "eta must be a number"),
+        ([3.0], [[0]], [10], [1], "a layer size must be at least 1"),
+        ([3.0], [[10, 10]], [10], [1], "one hidden layer or none"),
+        ([3.0], [[30]], [50_001], [1], "m must be at most 50000"),
+        ([3.0], [[30]], [10], [-1], "seed must be at least 0"),
+        ([3.0], [[30]], [10], [2**32], "seed must be at most"),
+        (list(range(1, 1001)), [[30]], [10], range(1, 102), "a grid of at most 100_000 networks, got 101_000"),
+    ],
+)
+def test_the_grid_has_the_bounds_of_train(lrs, hiddens, ms, seeds, message):
+    """The grid enters with chapter.py's bounds, the ones `python -m nndigits.train`'s flags and `fit` check."""
+    with pytest.raises(ValueError, match=message):
+        grid(lrs, hiddens, ms, seeds)
+
+
+def test_another_grid_in_the_results_folder_is_refused_saying_what_differs(tmp_path):
+    from nndigits.studies.sweep.store import Store, StoreError, manifest
+
+    Store(tmp_path, manifest(grid([1.0, 3.0], [[10], [20]], [10], [1, 2]), 2, "float32", 1000))
+    Store(tmp_path, manifest(grid([1.0, 3.0], [[10], [20]], [10], [1, 2]), 2, "float32", 1000))  # the same: taken
+    other = manifest(grid([0.5, 3.0], [[10], []], [10], [1, 2, 3]), 3, "float64", None)
+    with pytest.raises(StoreError) as error:
+        Store(tmp_path, other)
+    assert str(error.value) == (
+        f"{tmp_path} holds another grid (--hidden 10 20 there, 10 0 here; --lr 1 3 there, 0.5 3 here; "
+        "--seeds 2 there, 3 here; --epochs 2 there, 3 here; --dtype float32 there, float64 here; "
+        "--limit 1000 there, all here); give another --out, or delete that folder to start over"
+    )
+
+
 def test_summary_counts_stuck_runs_only_on_runs_long_enough_to_tell():
     def records(epochs):
         return [
@@ -160,7 +198,7 @@ def test_the_sweep_saves_each_task_resumes_and_refuses_another_grid(tmp_path):
 
     other = _sweep(*FLAGS[:-4], "--epochs", "3", "--limit", "1000", "--out", str(out))
     assert other.returncode == 1 and other.stderr.count("\n") == 1
-    assert "holds another grid" in other.stderr
+    assert "holds another grid (--epochs 2 there, 3 here)" in other.stderr
 
     (out / "table.md").unlink()
     report = _sweep("--report", "--out", str(out), "--no-tensorboard")
@@ -205,9 +243,100 @@ def test_bad_flags(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["--lr", "0"])
     assert exit.value.code == 2 and "greater than 0" in capsys.readouterr().err
+    for flags, message in [
+        (["--batch-size", "50001"], "m must be at most 50000 (the training set)"),
+        (["--hidden", "-3"], "a layer size must be at least 1"),
+        (["--epochs", "10001"], "epochs must be at most 10000"),
+        (["--seeds", "1001"], "must be at most 1000"),
+    ]:
+        with pytest.raises(SystemExit) as exit:
+            main(flags)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and message in err and err.count("\n") == 1, (flags, err)
     with pytest.raises(SystemExit):
         main(["--worker", "0/2"])  # gone: Ray does the splitting now
     assert "unrecognized arguments: --worker" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--hidden", "1000000000000", "--seeds", "1"], "a task of 1 networks [784, 1000000000000, 10] with m = 10"),
+        (["--hidden", "1000", "--seeds", "1000", "--lr", *map(str, range(1, 101))], "a task of 100000 networks"),
+    ],
+)
+def test_a_network_or_a_grid_larger_than_memory_is_one_line(tmp_path, capsys, flags, message):
+    """Before any work (and before the results folder is claimed), as `train` refuses a network too big."""
+    out = tmp_path / "out"
+    assert main([*flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "GiB of memory" in err and "--per-task" in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _web_server() -> http.server.ThreadingHTTPServer:
+    """An HTTP server on a loopback port, serving in a thread."""
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    return web
+
+
+class _Silent(threading.Thread):
+    """A server on a loopback port that accepts connections and says nothing (or closes them)."""
+
+    def __init__(self, close: bool):
+        super().__init__(daemon=True)
+        self.server, self.close = socket.create_server(("127.0.0.1", 0)), close
+        self.port, self.held = self.server.getsockname()[1], []
+
+    def run(self):
+        while True:
+            connection, _ = self.server.accept()
+            if self.close:
+                connection.close()
+            else:
+                self.held.append(connection)
+
+
+def test_an_address_with_something_else_behind_it_is_refused_at_once():
+    """A web server, a silent server, one that hangs up: none is Ray, and each is said in one line within
+    seconds (``ray.init`` itself would retry for minutes).  A real Ray head passes: tests/test_cluster.py."""
+    from nndigits.studies.sweep.cluster import CONNECT_TIMEOUT_S, ClusterError, connect
+
+    web = _web_server()
+    silent, closing = _Silent(close=False), _Silent(close=True)
+    silent.start(), closing.start()
+    try:
+        for port, said in [
+            (web.server_address[1], "it answered"),
+            (silent.port, f"no answer within {CONNECT_TIMEOUT_S:g} s"),
+            (closing.port, "it closed the connection"),
+        ]:
+            start = time.monotonic()
+            with pytest.raises(ClusterError) as error:
+                connect(f"127.0.0.1:{port}")
+            assert time.monotonic() - start < CONNECT_TIMEOUT_S + 2
+            assert f"127.0.0.1:{port} is not a Ray cluster" in str(error.value) and said in str(error.value)
+    finally:
+        web.shutdown()
+
+
+@pytest.mark.slow
+def test_an_address_with_a_web_server_behind_it_is_one_line(tmp_path):
+    web = _web_server()
+    try:
+        start = time.monotonic()
+        result = _sweep(*FLAGS, "--out", str(tmp_path), "--address", f"127.0.0.1:{web.server_address[1]}")
+        assert time.monotonic() - start < 60
+    finally:
+        web.shutdown()
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a Ray cluster" in result.stderr
 
 
 @pytest.mark.slow

@@ -1,4 +1,8 @@
-"""The book's split of MNIST as a LightningDataModule: 50,000 / 10,000 / 10,000, held as tensors."""
+"""The book's split of MNIST as a LightningDataModule: 50,000 / 10,000 / 10,000, held as tensors.
+
+Read by ``torchvision.datasets.MNIST`` from the verified raw files (``mnist.book_split``); train, the sweep's
+tasks, the Python API and the app all take MNIST from here.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .adapter import epochs_begun
-from .mnist import TRAIN_SIZE, default_data_dir, fetch_mnist, load_split
+from .mnist import book_split, default_data_dir, fetch_mnist, intensities
 from .network import one_hot
 
 
@@ -108,6 +112,8 @@ class MNISTDataModule(pl.LightningDataModule):
 
     ``batch_size`` is the mini-batch size m.  A training "batch" in Lightning's
     sense is a chunk of ``chunk_steps`` mini-batches (see ``book.BookNetwork``).
+    ``split``: the pixels of ``mnist.book_split`` already read (a sweep's task gets them from its driver),
+    instead of reading them from ``data_dir``.
     """
 
     def __init__(
@@ -117,10 +123,9 @@ class MNISTDataModule(pl.LightningDataModule):
         seed: int = 0,
         chunk_steps: int = 500,
         eval_batch_size: int = 10_000,
+        split: dict | None = None,
     ):
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"mini-batch size must be at least 1, got {batch_size}")
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.batch_size, self.seed, self.chunk_steps, self.eval_batch_size = (
             batch_size,
@@ -128,23 +133,25 @@ class MNISTDataModule(pl.LightningDataModule):
             chunk_steps,
             eval_batch_size,
         )
+        self.split = split
         self.train: Chunks | None = None  # made by setup(): a TrainingChunks
         self.val: Chunks | None = None
         self.test: Chunks | None = None
 
     def prepare_data(self) -> None:
-        fetch_mnist(self.data_dir)
+        if self.split is None:
+            fetch_mnist(self.data_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train is not None:
             return
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        fetch_mnist(self.data_dir)  # verified once here, for both splits (prepare_data may run elsewhere)
-        x, labels = (t.to(device) for t in load_split(self.data_dir, train=True, fetch=False))
-        x_test, labels_test = (t.to(device) for t in load_split(self.data_dir, train=False, fetch=False))
-        self.train = TrainingChunks(x[:TRAIN_SIZE], one_hot(labels[:TRAIN_SIZE]))
-        self.val = Chunks(x[TRAIN_SIZE:], labels[TRAIN_SIZE:])
-        self.test = Chunks(x_test, labels_test)
+        # fetched and verified here (prepare_data may run in another process), unless given
+        split = self.split if self.split is not None else book_split(self.data_dir)
+        inputs = {name: (intensities(p).to(device), y.to(device)) for name, (p, y) in split.items()}
+        x, labels = inputs["train"]
+        self.train = TrainingChunks(x, one_hot(labels))
+        self.val, self.test = Chunks(*inputs["val"]), Chunks(*inputs["test"])
 
     @staticmethod
     def _loaded(split: Chunks | None) -> Chunks:

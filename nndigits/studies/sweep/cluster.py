@@ -1,8 +1,8 @@
 """A sweep on a Ray cluster: one Ray task per group of stacked networks, retried when a machine dies.
 
-Why Ray Core tasks fit: a task (``tasks.train_task``) is a pure function of its networks' configurations
-and the data, so Ray may run it on any machine, and run it again after its worker process or its
-machine died, and get the same networks (their seeds fix every initial weight and every shuffle).
+Why Ray Core tasks fit: a task (``tasks.train_task``, sent by ``driver.run``) is a pure function of its
+networks' configurations and the data, so Ray may run it on any machine, and run it again after its
+worker process or its machine died, and get the same networks (their seeds fix every initial weight and every shuffle).
 
 Retry settings (``MAX_RETRIES``, ``retry_exceptions=False``):
   * a *system* failure -- the worker process killed (OOM killer, segfault, ``kill -9``) or its machine
@@ -26,12 +26,18 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from .tasks import task_key, train_task
+from .tasks import task_key
 
 MAX_RETRIES = 5
 CONNECT_TIMEOUT_S = 3.0
+# A Ray head (its GCS) and a Ray Client server speak gRPC, i.e. HTTP/2, whose server opens every
+# connection with a SETTINGS frame: send HTTP/2's client preface and an empty SETTINGS frame, and
+# expect a frame of type 4 back.  Anything else (an HTTP/1 server, a silent one) is not Ray.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS = 4
 
 
 class ClusterError(Exception):
@@ -39,19 +45,46 @@ class ClusterError(Exception):
 
 
 def _check_reachable(address: str) -> None:
-    """Fail within seconds when nothing listens at HOST:PORT (``ray.init`` alone would retry for long)."""
+    """Fail within seconds when no Ray cluster answers at HOST:PORT: nothing listening, or something that
+    is not Ray (``ray.init`` alone would retry for minutes)."""
     hostport = address.removeprefix("ray://")
     host, sep, port = hostport.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ClusterError(f"--address must be HOST:PORT (e.g. 127.0.0.1:6379), 'local' or 'auto'; got {address!r}")
+    hint = "start one with `ray start --head`, or use --address local for one on this machine"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S) as s:
+            try:
+                s.sendall(HTTP2_PREFACE)
+                reply = _read(s, 9)
+            except TimeoutError:
+                reply = None
+            except OSError:  # reset or closed while we spoke: whatever it is, it is not Ray
+                reply = b""
     except (OSError, ValueError, OverflowError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error) or "timed out"
-        raise ClusterError(
-            f"no Ray cluster at {address} ({reason}); start one with `ray start --head`, "
-            "or use --address local for one on this machine"
-        ) from None
+        raise ClusterError(f"no Ray cluster at {address} ({reason}); {hint}") from None
+    if reply is None or len(reply) < 9 or reply[3] != SETTINGS:
+        first_line = (reply or b"").split(b"\n")[0].strip()[:40].decode("ascii", "replace")
+        said = (
+            f"no answer within {CONNECT_TIMEOUT_S:g} s"
+            if reply is None
+            else "it closed the connection"
+            if not reply
+            else f"it answered {first_line!r}"
+        )
+        raise ClusterError(f"{address} is not a Ray cluster (it does not speak gRPC: {said}); {hint}")
+
+
+def _read(s: socket.socket, n: int) -> bytes:
+    """At least ``n`` bytes from ``s`` (up to 64, to quote what a stranger said), fewer only if it closed."""
+    data = b""
+    while len(data) < n:
+        more = s.recv(64 - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def connect(address: str, threads: int = 1, gpus: int = 0):
@@ -124,26 +157,25 @@ def _tracker(ray):
     return Attempts.options(scheduling_strategy=here).remote()
 
 
-def _attempt(train, key, configs, splits, epochs, options, tracker):
+def memory(ray) -> int | None:
+    """Bytes of memory Ray may give tasks on the cluster's largest machine (its ``memory`` resource), if known."""
+    return int(max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)) or None
+
+
+def _attempt(train, key, configs, split, epochs, options, tracker):
     """The body of a Ray task: count the attempt, then train (``train`` is ``tasks.train_task``)."""
     if tracker is not None:
         tracker.started.remote(key)
-    return train(configs, splits, epochs, **options)
+    return train(configs, split, epochs, **options)
 
 
-def run_on_cluster(
-    ray, tasks, splits, epochs, store, progress, device="cpu", dtype="float32", threads=1, train=train_task
-) -> int:
-    """Send every task to the cluster; save each result into ``store`` the moment it comes back.
-
-    Returns the number of tasks trained.  ``train`` is the task function (tests wrap it to kill a
-    worker on its first attempt).
-    """
+def on_cluster(ray, tasks, split, epochs, progress, train, options: dict) -> Iterator[dict]:
+    """Send every task to the cluster; hand back each result the moment it comes back (``driver.run``)."""
     from ray.exceptions import RayError, RayTaskError
 
     remote = ray.remote(_attempt).options(
-        num_cpus=threads,
-        num_gpus=1 if device == "cuda" else 0,
+        num_cpus=options.get("threads", 1),
+        num_gpus=1 if options.get("device") == "cuda" else 0,
         max_retries=MAX_RETRIES,
         retry_exceptions=False,
     )
@@ -151,8 +183,7 @@ def run_on_cluster(
         tracker = _tracker(ray)
     except Exception:  # noqa: BLE001 - the progress counts are optional
         tracker = None
-    data = ray.put(splits)  # once: each machine fetches it once into its object store
-    options = {"device": device, "dtype": dtype, "threads": threads}
+    data = ray.put(split)  # once: each machine fetches it once into its object store
     pending = {remote.remote(train, task_key(c), c, data, epochs, options, tracker): task_key(c) for c in tasks}
     finished: set[str] = set()
     snapshot: dict[str, int] = {}
@@ -168,13 +199,11 @@ def run_on_cluster(
             except RayError as error:  # lost more than MAX_RETRIES times, or the cluster went away
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise ClusterError(f"a task was lost ({type(error).__name__}: {first[:200]})") from None
-            store.save(result)
             finished.add(key)
-            progress.finished(result)
+            yield result
         if tracker is not None and time.monotonic() - last_poll > 0.5:
             last_poll = time.monotonic()
             with contextlib.suppress(Exception):  # lost or slow: keep the last counts
                 snapshot = ray.get(tracker.snapshot.remote(), timeout=2)
             running = sum(1 for k in snapshot if k not in finished)
             progress.status(running, sum(n - 1 for n in snapshot.values()))
-    return len(tasks)

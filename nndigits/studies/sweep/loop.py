@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict
-
 import torch
 
 from .grid import Config
@@ -63,65 +60,3 @@ def train_group(
         if on_epoch is not None:
             on_epoch(epoch, nets, val.cpu(), test.cpu(), (cost / n).cpu())
     return nets
-
-
-def run(configs: list[Config], epochs: int, data, device="cpu", pack="group", progress=True) -> list[dict]:
-    """Train every configuration; return one record per network with its per-epoch accuracies."""
-    records = {
-        c: {**asdict(c), "sizes": c.sizes, "name": c.name, "val_correct": [], "test_correct": [], "train_cost": []}
-        for c in configs
-    }
-    groups: dict[tuple, list[Config]] = {}
-    for c in configs:  # one batched computation per mini-batch size (and per depth, or per size with --pack group)
-        key = (c.batch_size, len(c.hidden)) if pack == "pad" else (c.batch_size, c.hidden)
-        groups.setdefault(key, []).append(c)
-    bar = None
-    if progress and sys.stderr.isatty():  # a bar's carriage returns belong on a terminal, not in a log
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=epochs * len(groups),
-            unit="epoch",
-            desc=f"{len(configs)} networks",
-            file=sys.stderr,
-            bar_format="{l_bar}{bar}| {n:.1f}/{total} epochs [{elapsed}<{remaining}]{postfix}",
-        )
-    done = 0
-    for members in groups.values():
-
-        def on_epoch(epoch, nets, val, test, cost, members=members):
-            for k, c in enumerate(members):
-                records[c]["val_correct"].append(int(val[k]))
-                records[c]["test_correct"].append(int(test[k]))
-                records[c]["train_cost"].append(float(cost[k]))
-            if bar is not None:
-                bar.set_postfix_str(f"best test {max(test).item() / 100:.2f}%")
-
-        def tick(fraction, base=done):
-            if bar is not None:
-                bar.n = base + fraction
-                bar.refresh()
-
-        train_group(members, data, epochs, device, progress=tick, on_epoch=on_epoch)
-        done += epochs
-    if bar is not None:
-        bar.close()
-    return list(records.values())
-
-
-def run_in_process(tasks: list[list[Config]], splits: dict, epochs: int, store, progress, **options) -> int:
-    """Train the tasks one after another in this process, saving each into ``store`` as it finishes.
-
-    ``options``: ``device``, ``dtype``, ``threads`` as for ``tasks.train_task``.  Returns the tasks trained.
-    """
-    from .tasks import train_task
-
-    for configs in tasks:
-        progress.status(1, 0)
-        k = len(configs)
-        result = train_task(
-            configs, splits, epochs, tick=lambda fraction, k=k: progress.partial(k * fraction), **options
-        )
-        store.save(result)
-        progress.finished(result)
-    return len(tasks)

@@ -34,10 +34,29 @@ def manifest(configs: list[Config], epochs: int, dtype: str, limit: int | None) 
     }
 
 
-def _describe(m: dict) -> str:
-    return f"{len(m.get('networks', []))} networks, {m.get('epochs')} epochs, {m.get('dtype')}" + (
-        f", first {m['limit']} examples" if m.get("limit") else ""
-    )
+def _settings(m: dict) -> dict[str, str]:
+    """A manifest's grid as the sweep's flags would give it: each flag's values, in the grid's order."""
+    values: dict[str, dict[str, None]] = {flag: {} for flag in ("--hidden", "--lr", "--batch-size", "--seeds")}
+    for name in m.get("networks", []):  # e.g. 784-30-10_eta3_m10_seed1
+        sizes, eta, batch, seed = str(name).rsplit("_", 3)
+        values["--hidden"][sizes.split("-", 1)[-1].rpartition("-")[0] or "0"] = None
+        values["--lr"][eta.removeprefix("eta")] = None
+        values["--batch-size"][batch.removeprefix("m")] = None
+        values["--seeds"][seed.removeprefix("seed")] = None
+    settings = {flag: " ".join(v) for flag, v in values.items()}
+    seeds = list(values["--seeds"])
+    if seeds == [str(s) for s in range(1, len(seeds) + 1)]:  # seeds 1..S, as --seeds S says
+        settings["--seeds"] = str(len(seeds))
+    for key in ("epochs", "dtype", "limit"):
+        settings[f"--{key}"] = str(m.get(key) if m.get(key) is not None else "all")
+    return settings
+
+
+def differences(found: dict, expected: dict) -> str:
+    """What differs between two manifests, flag by flag: ``--epochs 2 there, 3 here; ...``."""
+    there, here = _settings(found), _settings(expected)
+    said = [f"{flag} {there[flag]} there, {here[flag]} here" for flag in here if there[flag] != here[flag]]
+    return "; ".join(said) or "the same settings in another order, or another version of nndigits"
 
 
 class Store:
@@ -61,7 +80,7 @@ class Store:
                 raise StoreError(f"cannot write to {self.out}: {error.strerror or error}") from None
         elif found != expected:
             raise StoreError(
-                f"{self.out} holds another grid ({_describe(found)}; this one: {_describe(expected)}); "
+                f"{self.out} holds another grid ({differences(found, expected)}); "
                 "give another --out, or delete that folder to start over"
             )
         self.manifest: dict = found or expected or {}

@@ -3,7 +3,7 @@
 A task is a pure function of (its configurations, the data, the epochs, the dtype): it can run in this
 process, or on any machine of a Ray cluster, and give the same numbers -- every network keeps its own
 seeded initial weights and shuffles (see ``loop.train_group``), so a task run twice, or after its
-machine died, trains the same networks again.
+machine died, trains the same networks again.  ``driver.run`` runs them.
 """
 
 from __future__ import annotations
@@ -14,56 +14,37 @@ import time
 import warnings
 from dataclasses import asdict
 
+from ...chapter import MNIST_TRAIN, TEST_SIZE
 from .grid import Config
 
-VAL_START = 50_000  # the book's split: validation = MNIST training images 50,000..59,999
+CHUNK_STEPS = 25  # mini-batches per chunk in ``loop.train_group`` (its default), for the memory estimate
+EVAL_ROWS = 10_000  # rows per forward pass of ``StackedNetworks.correct``
 
 
-def arrays(data_dir=None, limit: int | None = None) -> dict:
-    """MNIST as the raw uint8 pixels and int64 labels of the book's three splits (NumPy arrays).
+def pixels(data_dir=None, limit: int | None = None) -> dict:
+    """The book's split (``mnist.book_split``: fetched, verified, read by torchvision) as NumPy arrays.
 
-    uint8 keeps what travels to the workers small (55 MB for all of MNIST, a quarter of float32); each
-    task turns it into floats exactly as ``mnist.load_split`` does.  ``limit`` keeps the first
-    ``limit`` examples of every split (the tests' few-hundred-step sweeps).
+    uint8 pixels keep what travels to the workers small (55 MB for all of MNIST, a quarter of float32),
+    and NumPy arrays are shared, not copied, by the tasks of a machine (Ray's object store).  ``limit``
+    keeps the first ``limit`` examples of every split (the tests' few-hundred-step sweeps).
     """
-    import torchvision
+    from ...learn.mnist import book_split
 
-    from ...learn.mnist import default_data_dir, fetch_mnist
-
-    root = data_dir if data_dir is not None else default_data_dir()
-    fetch_mnist(root)  # verified here, once, on the driver
-    train = torchvision.datasets.MNIST(root, train=True, download=False)
-    test = torchvision.datasets.MNIST(root, train=False, download=False)
-    x, y = train.data.reshape(len(train.data), -1).numpy(), train.targets.numpy()
-    x_test, y_test = test.data.reshape(len(test.data), -1).numpy(), test.targets.numpy()
-    n = limit if limit is not None else len(x)
-    return {
-        "train": (x[:VAL_START][:n], y[:VAL_START][:n]),
-        "val": (x[VAL_START:][:n], y[VAL_START:][:n]),
-        "test": (x_test[:n], y_test[:n]),
-    }
+    return {name: (x.numpy(), y.numpy()) for name, (x, y) in book_split(data_dir, limit).items()}
 
 
-class Data:
-    """The splits as tensors, the shape ``train_group`` reads (``.train``, ``.val``, ``.test`` Chunks)."""
+def datamodule(split: dict):
+    """``pixels``' arrays as a set-up ``MNISTDataModule`` (on the CPU), the data ``train_group`` reads."""
+    import torch
 
-    def __init__(self, splits: dict):
-        import torch
+    from ...learn.datamodule import MNISTDataModule
 
-        from ...learn.datamodule import Chunks
-        from ...learn.network import one_hot
-
-        def tensors(split):
-            x, y = split
-            with warnings.catch_warnings():  # the object store's arrays are read-only; we only read them
-                warnings.filterwarnings("ignore", message=".*not writable.*")
-                x, y = torch.from_numpy(x), torch.from_numpy(y).long()
-            return x.float().div_(255.0), y  # as mnist.load_split
-
-        x, y = tensors(splits["train"])
-        self.train = Chunks(x, one_hot(y))
-        self.val = Chunks(*tensors(splits["val"]))
-        self.test = Chunks(*tensors(splits["test"]))
+    with warnings.catch_warnings():  # the object store's arrays are read-only; they are only read
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        tensors = {name: (torch.from_numpy(x), torch.from_numpy(y)) for name, (x, y) in split.items()}
+    data = MNISTDataModule(split=tensors)
+    data.setup()
+    return data
 
 
 def plan(configs: list[Config], pack: str = "group", per_task: int | None = None) -> list[list[Config]]:
@@ -80,6 +61,34 @@ def plan(configs: list[Config], pack: str = "group", per_task: int | None = None
     return [members[i : i + size] for members in groups.values() for i in range(0, len(members), size)]
 
 
+def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = MNIST_TRAIN + TEST_SIZE) -> int:
+    """About how much memory one task takes: the stacked networks (padded to the largest hidden layer),
+    their activations on a chunk and on an evaluation pass, and MNIST as pixels and as ``dtype`` inputs.
+
+    The sweep's counterpart of ``cli.machine.network_bytes``, checked the same way before any work.
+    """
+    k, size = len(configs), 8 if dtype == "float64" else 4
+    hidden = max((c.hidden[0] for c in configs if c.hidden), default=0)
+    neurons = hidden + 10
+    params = (784 + 1) * hidden + (hidden + 1) * 10 if hidden else (784 + 1) * 10
+    chunk = max(c.batch_size for c in configs) * CHUNK_STEPS
+    numbers = k * (3 * params + 3 * min(EVAL_ROWS, examples) * neurons + chunk * (784 + 20 + 3 * neurons))
+    return size * numbers + examples * 784 * (1 + 4 + size)
+
+
+def too_big(tasks: list[list[Config]], dtype: str, examples: int, have: int | None, where: str) -> str | None:
+    """Why the largest of ``tasks`` does not fit in ``have`` bytes (``where``: whose memory), or None."""
+    task = max(tasks, key=lambda t: task_bytes(t, dtype, examples))
+    need = task_bytes(task, dtype, examples)
+    if have is None or need <= have:  # None: the cluster does not say
+        return None
+    return (
+        f"a task of {len(task)} networks {max((c.sizes for c in task), key=sum)} with m = "
+        f"{max(c.batch_size for c in task)} needs about {need / 2**30:.3g} GiB of memory; {where} "
+        f"{have / 2**30:.3g} GiB available (give --per-task fewer networks per task, or use smaller layers)"
+    )
+
+
 def task_key(configs: list[Config]) -> str:
     """A task's name in the results folder: a digest of its networks' names."""
     return hashlib.sha1("\n".join(c.name for c in configs).encode()).hexdigest()[:16]
@@ -90,11 +99,10 @@ def record(config: Config) -> dict:
 
 
 def train_task(
-    configs: list[Config], splits: dict, epochs: int, device="cpu", dtype="float32", threads=1, tick=None
+    configs: list[Config], split: dict, epochs: int, device="cpu", dtype="float32", threads=1, tick=None
 ) -> dict:
-    """Train one group of stacked networks; return their per-epoch records and final weights (NumPy).
-
-    ``tick(fraction)`` (optional) hears how far the task is, 0..1.
+    """Train one group of stacked networks on ``split`` (``pixels``); return their per-epoch records and
+    final weights (NumPy).  ``tick(fraction)`` (optional) hears how far the task is, 0..1.
     """
     import torch
 
@@ -103,7 +111,7 @@ def train_task(
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # as in train: subnormal floats would slow late epochs down ~2x
     start = time.perf_counter()
-    data = Data(splits)
+    data = datamodule(split)
     records = [
         {**record(c), "val_correct": [], "test_correct": [], "train_cost": [], "val_size": 0, "test_size": 0}
         for c in configs

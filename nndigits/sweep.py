@@ -11,32 +11,13 @@ import os
 import sys
 
 PROG = "python -m nndigits.sweep"
-MAX_SEEDS = 1000  # --seeds S: seeds 1..S
-
-
-def bounded(bound, none_at_zero: bool = False):
-    """An argparse ``type`` checking a number with one of ``chapter.py``'s bounds, those of ``train``'s flags.
-
-    ``none_at_zero``: 0 is allowed and means "none" (``--hidden 0``: no hidden layer).
-    """
-    import argparse
-
-    def convert(text: str):
-        if none_at_zero and text.strip() == "0":
-            return 0
-        try:
-            return bound.check(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    return convert
 
 
 def parser():
     import argparse
 
-    from .chapter import EPOCHS_BOUND, ETA_BOUND, M_BOUND, NEURONS_BOUND
-    from .cli.flags import Parser, positive
+    from .chapter import EPOCHS_BOUND, ETA_BOUND, M_BOUND
+    from .cli.flags import Parser, add_seeds, positive
 
     p = Parser(
         prog=PROG,
@@ -48,7 +29,7 @@ def parser():
         "--lr",
         "--eta",
         nargs="+",
-        type=bounded(ETA_BOUND),
+        type=positive(float, "--eta", bound=ETA_BOUND),
         default=[3.0],
         metavar="ETA",
         help="learning rates η to try (default: 3.0)",
@@ -56,7 +37,7 @@ def parser():
     grid.add_argument(
         "--hidden",
         nargs="+",
-        type=bounded(NEURONS_BOUND, none_at_zero=True),
+        type=positive(int, "--hidden", 0),
         default=[30],
         metavar="H",
         help="hidden layer sizes to try, one hidden layer each; 0 = no hidden layer (default: 30)",
@@ -65,18 +46,18 @@ def parser():
         "--batch-size",
         "-m",
         nargs="+",
-        type=bounded(M_BOUND),
+        type=positive(int, "-m", bound=M_BOUND),
         default=[10],
         metavar="M",
         help="mini-batch sizes m to try (default: 10)",
     )
+    add_seeds(grid)
     grid.add_argument(
-        "--seeds",
-        type=positive(int, "--seeds", 1, maximum=MAX_SEEDS),
-        default=5,
-        help=f"seeds 1..S for every configuration, S at most {MAX_SEEDS} (default: 5)",
+        "--epochs",
+        type=positive(int, "--epochs", bound=EPOCHS_BOUND),
+        default=30,
+        help="epochs per network (default: 30)",
     )
-    grid.add_argument("--epochs", type=bounded(EPOCHS_BOUND), default=30, help="epochs per network (default: 30)")
     grid.add_argument(
         "--dtype",
         choices=["float32", "float64"],

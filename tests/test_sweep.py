@@ -244,9 +244,9 @@ def test_bad_flags(capsys):
         main(["--lr", "0"])
     assert exit.value.code == 2 and "greater than 0" in capsys.readouterr().err
     for flags, message in [
-        (["--batch-size", "50001"], "m must be at most 50000 (the training set)"),
-        (["--hidden", "-3"], "a layer size must be at least 1"),
-        (["--epochs", "10001"], "epochs must be at most 10000"),
+        (["--batch-size", "50001"], "-m: must be at most 50000 (the training set)"),
+        (["--hidden", "-3"], "--hidden: must be at least 0"),
+        (["--epochs", "10001"], "--epochs: must be at most 10000"),
         (["--seeds", "1001"], "must be at most 1000"),
     ]:
         with pytest.raises(SystemExit) as exit:

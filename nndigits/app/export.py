@@ -57,7 +57,7 @@ def perceptrons_json() -> dict:
     }
 
 
-def gzipped_idx(raw: Path, name: str, level: int = 9) -> bytes:
+def gzipped_idx(raw: Path, name: str, level: int = 6) -> bytes:
     """MNIST's IDX file ``name`` from the verified folder ``raw``, gzipped (no name or time in the header:
     the same bytes every time)."""
     return gzip.compress((raw / name).read_bytes(), compresslevel=level, mtime=0)

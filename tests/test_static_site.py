@@ -276,3 +276,26 @@ def test_export_without_mnist_writes_nothing(book_run, tmp_path, capsys):
     code, err = export(capsys, tmp_path / "site", "--checkpoint", book_run.checkpoint, "--data-dir", tmp_path / "none")
     assert code == 1 and err.count("\n") == 1 and "MNIST is not in" in err
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_live_app_serves_the_static_sites_files(book_run):
+    import gzip
+
+    from fastapi.testclient import TestClient
+
+    from nndigits.app.api import create_app
+    from nndigits.learn.checkpoints import load_numpy_network
+    from nndigits.learn.mnist import default_data_dir, raw_dir
+
+    client = TestClient(create_app(book_run.logdir, book_run.checkpoint))
+    assert client.get("/site.json").json()["mode"] == "live"
+    exported = client.get("/network.json").json()
+    net = load_numpy_network(book_run.checkpoint)
+    assert exported["sizes"] == net.sizes
+    assert np.array_equal(np.array(exported["weights"][0]).reshape(30, 784), net.weights[0])
+    labels = client.get("/data/t10k-labels-idx1-ubyte.gz")
+    raw = raw_dir(default_data_dir()) / "t10k-labels-idx1-ubyte"
+    assert labels.status_code == 200 and gzip.decompress(labels.content) == raw.read_bytes()
+    missing = client.get("/data/passwords.gz")
+    assert missing.status_code == 404 and "no MNIST file" in missing.json()["detail"]

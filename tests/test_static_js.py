@@ -96,14 +96,14 @@ def test_forward_pass_matches_the_torch_network(book_run, mnist_test):
 
     from nndigits.app.export import network_json
     from nndigits.learn.checkpoints import load_network, load_numpy_network
-    from nndigits.use.images import load_digit
+    from nndigits.use.images import ink_map, load_digit, to_mnist
 
     net = load_network(book_run.checkpoint)
     exported = network_json(load_numpy_network(book_run.checkpoint), "x", "x")
     paths = sorted(EXAMPLES.glob("digit_*.png"))
     digits = list(mnist_test[0][:200].numpy().reshape(-1, 28, 28))
     answers = ask_js([gray_of(p) for p in paths] + digits, exported)
-    inputs = [load_digit(p) for p in paths] + [d.ravel() for d in digits]
+    inputs = [load_digit(p) for p in paths] + [to_mnist(ink_map(d)) for d in digits]  # what Draw feeds the network
     with torch.no_grad():
         outputs = net(torch.as_tensor(np.stack(inputs))).numpy()
     for k, (answer, expected) in enumerate(zip(answers, outputs)):

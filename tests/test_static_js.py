@@ -99,7 +99,8 @@ def test_forward_pass_matches_the_torch_network(book_run, mnist_test):
     from nndigits.use.images import ink_map, load_digit, to_mnist
 
     net = load_network(book_run.checkpoint)
-    exported = network_json(load_numpy_network(book_run.checkpoint), "x", "x")
+    numpy_net = load_numpy_network(book_run.checkpoint)
+    exported = network_json(numpy_net.sizes, numpy_net.weights, numpy_net.biases, "x", "x")
     paths = sorted(EXAMPLES.glob("digit_*.png"))
     digits = list(mnist_test[0][:200].numpy().reshape(-1, 28, 28))
     answers = ask_js([gray_of(p) for p in paths] + digits, exported)

@@ -20,7 +20,6 @@ import json
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -201,16 +200,9 @@ def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
         net, ident, name = networks.snapshot()
         if net is None:
             return problem(409, NO_NETWORK)
-        layers = [
-            (layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()) for layer in net.layers
-        ]
-        return JSONResponse(
-            network_json(
-                SimpleNamespace(sizes=net.sizes, weights=[w for w, _ in layers], biases=[b for _, b in layers]),
-                ident,
-                name,
-            )
-        )
+        weights = [layer.weight.detach().double().numpy() for layer in net.layers]
+        biases = [layer.bias.detach().double().numpy() for layer in net.layers]
+        return JSONResponse(network_json(net.sizes, weights, biases, ident, name))
 
     @app.get("/data/{name}")
     async def mnist_file(name: str):

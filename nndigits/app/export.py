@@ -22,6 +22,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from ..learn.checkpoints import CheckpointError, load_numpy_network, newest_checkpoint
 from ..learn.mnist import SHA256, DataError, default_data_dir, raw_dir, verify
 from .uploads import MAX_UPLOAD_BYTES
@@ -34,15 +36,15 @@ class ExportError(Exception):
     """The site could not be written; the one-line message says why."""
 
 
-def network_json(net, ident: str | None, name: str | None) -> dict:
-    """A NumPy ``Network`` (studies/scratch.py) as network.json: sizes, and each layer's weights row-major
-    [out][in] and biases, as float64 numbers (``json`` writes them so that they read back exactly)."""
+def network_json(sizes, weights, biases, ident: str | None, name: str | None) -> dict:
+    """A network as network.json holds it: sizes, and each layer's weights row-major [out][in] (the book's
+    w[j][k]) and biases, as float64 numbers (``json`` writes them so that they read back exactly)."""
     return {
         "id": ident,
         "name": name,
-        "sizes": list(net.sizes),
-        "weights": [w.astype("float64").ravel().tolist() for w in net.weights],
-        "biases": [b.astype("float64").ravel().tolist() for b in net.biases],
+        "sizes": [int(n) for n in sizes],
+        "weights": [np.asarray(w, dtype=np.float64).ravel().tolist() for w in weights],
+        "biases": [np.asarray(b, dtype=np.float64).ravel().tolist() for b in biases],
     }
 
 
@@ -149,7 +151,7 @@ def _write(folder: Path, net, checkpoint: Path, raw: Path) -> None:
     def dump(name: str, value: dict) -> None:
         (folder / name).write_text(json.dumps(value, separators=(",", ":")))
 
-    dump("network.json", network_json(net, "exported", checkpoint.name))
+    dump("network.json", network_json(net.sizes, net.weights, net.biases, "exported", checkpoint.name))
     dump("site.json", {"mode": "static", "network": checkpoint.name, "max_upload_bytes": MAX_UPLOAD_BYTES})
     dump("perceptrons.json", perceptrons_json())
     data = folder / "data"

@@ -8,6 +8,7 @@
 // A network is {sizes, weights, biases}: weights[l] a Float64Array of sizes[l+1] x sizes[l], row-major
 // [out][in] (the book's w[j][k]: from neuron k of layer l to neuron j of layer l+1), biases[l] a Float64Array
 // of sizes[l+1]. Everything here is float64, the precision of the book's own code.
+import { jsEngine } from "./kernels.js";
 import { wasmEngine } from "./wasm.js";
 
 /** MNIST's pixel byte b as the float the Python side trains on: float32(b / 255) (torch: .float().div_(255)). */
@@ -175,37 +176,7 @@ export function sparseImages(images, labels, n = labels.length, size = 784) {
 // runs the three loops: forward(e) (z_j = sum_k w_jk x_k into z), gradient(e) (nabla_jk += d_j x_k) and
 // update(count, c) (w = w - c nabla, nabla = 0, for the `count` pixels listed in touched). The WebAssembly
 // engine (wasm.js) runs two lanes at once; the JavaScript one is the fallback where there is no
-// WebAssembly SIMD. Both do the same arithmetic in the same order as sgdStep.
-const CHUNK = 32;
-function chunkKernels(H, C) {  // the JavaScript loops written out for C neurons: the sums stay in registers
-  let f = "", g = "";
-  for (let j = 0; j < C; j++) { f += `let z${j} = 0;`; g += `const d${j} = d[j0 + ${j}];`; }
-  f += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
-  g += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
-  for (let j = 0; j < C; j++) { f += `  z${j} += w[b + ${j}] * x;\n`; g += `  nabla[b + ${j}] += d${j} * x;\n`; }
-  f += "}\n";
-  g += "}\n";
-  for (let j = 0; j < C; j++) f += `z[j0 + ${j}] = z${j};`;
-  const args = ["H", "PIXEL", "from", "to", "index", "value", "j0"];
-  return { forward: new Function(...args, "w", "z", f), gradient: new Function(...args, "nabla", "d", g) };
-}
-function jsEngine(data, H) {
-  const n0 = data.size, S = H, { offsets, index, value } = data, chunks = [];
-  for (let j0 = 0; j0 < H; j0 += CHUNK) chunks.push([j0, chunkKernels(H, Math.min(CHUNK, H - j0))]);
-  const w = new Float64Array(n0 * S), nabla = new Float64Array(n0 * S), z = new Float64Array(S), d = new Float64Array(S);
-  const touched = new Uint32Array(n0);
-  return {
-    S, w, nabla, z, d, touched,
-    forward(e) { for (const [j0, k] of chunks) k.forward(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, w, z); },
-    gradient(e) { for (const [j0, k] of chunks) k.gradient(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, nabla, d); },
-    update(count, c) {
-      for (let q = 0; q < count; q++) {
-        const base = touched[q] * S;
-        for (let j = 0; j < S; j++) { w[base + j] = w[base + j] - c * nabla[base + j]; nabla[base + j] = 0; }
-      }
-    },
-  };
-}
+// WebAssembly SIMD (kernels.js). Both do the same arithmetic in the same order as sgdStep.
 
 /** Where the fast loops run: "wasm" (WebAssembly SIMD, where the platform has it) or "js". */
 export const engineChoice = { use: "wasm" };
@@ -215,7 +186,7 @@ function engine(data, H) {
   const key = `${engineChoice.use}:${H}`;
   if (!data.engines.has(key)) {
     const made = engineChoice.use === "wasm" ? wasmEngine(data, H, PIXEL) : null;
-    data.engines.set(key, made || jsEngine(data, H));
+    data.engines.set(key, made || jsEngine(data, H, PIXEL));
   }
   return data.engines.get(key);
 }

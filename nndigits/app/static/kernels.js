@@ -20,14 +20,22 @@ export function jsEngine(data, H, PIXEL) {
   const n0 = data.size, S = H, { offsets, index, value } = data, chunks = [];
   for (let j0 = 0; j0 < H; j0 += CHUNK) chunks.push([j0, chunkKernels(H, Math.min(CHUNK, H - j0))]);
   const w = new Float64Array(n0 * S), nabla = new Float64Array(n0 * S), z = new Float64Array(S), d = new Float64Array(S);
-  const touched = new Uint32Array(n0);
+  const touched = new Uint32Array(n0), flags = new Uint8Array(n0);
   return {
-    S, w, nabla, z, d, touched,
+    S, w, nabla, z, d,
     forward(e) { for (const [j0, k] of chunks) k.forward(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, w, z); },
-    gradient(e) { for (const [j0, k] of chunks) k.gradient(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, nabla, d); },
+    gradient(e, count) {  // also lists the pixels met for the first time in this mini-batch
+      for (const [j0, k] of chunks) k.gradient(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, nabla, d);
+      for (let p = offsets[e], end = offsets[e + 1]; p < end; p++) {
+        const k = index[p];
+        if (!flags[k]) { flags[k] = 1; touched[count++] = k; }
+      }
+      return count;
+    },
     update(count, c) {
       for (let q = 0; q < count; q++) {
         const base = touched[q] * S;
+        flags[touched[q]] = 0;
         for (let j = 0; j < S; j++) { w[base + j] = w[base + j] - c * nabla[base + j]; nabla[base + j] = 0; }
       }
     },

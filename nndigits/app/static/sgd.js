@@ -173,8 +173,9 @@ export function sparseImages(images, labels, n = labels.length, size = 784) {
 
 // Layer 0 over an example's nonzero inputs: the loops that take nearly all of an epoch's time. An engine
 // holds layer 0 as [in][out] (row k: the weights from pixel k, stride S >= H) with its gradient sums, and
-// runs the three loops: forward(e) (z_j = sum_k w_jk x_k into z), gradient(e) (nabla_jk += d_j x_k) and
-// update(count, c) (w = w - c nabla, nabla = 0, for the `count` pixels listed in touched). The WebAssembly
+// runs the three loops: forward(e) (z_j = sum_k w_jk x_k into z), gradient(e, count) (nabla_jk += d_j x_k,
+// listing the pixels first met in the mini-batch after the `count` listed) and update(count, c) (w = w - c
+// nabla, nabla = 0, for the `count` pixels listed). The WebAssembly
 // engine (wasm.js) runs two lanes at once; the JavaScript one is the fallback where there is no
 // WebAssembly SIMD (kernels.js). Both do the same arithmetic in the same order as sgdStep.
 
@@ -228,8 +229,7 @@ function forwardSparse(net, ws, e) {
  * layer 0's loops in WebAssembly SIMD or written-out JavaScript). Returns the mean cost C_x of the examples
  * as they were met (before their batch's step). ``stop()``, if given, is asked between batches. */
 export function trainEpoch(net, data, order, m, eta, stop = null) {
-  const ws = workspace(net, data), { L, H, acts, deltas, eng } = ws, { offsets, index, labels } = data;
-  const flags = new Uint8Array(ws.n0), touched = eng.touched;
+  const ws = workspace(net, data), { L, H, acts, deltas, eng } = ws, { labels } = data;
   const nw = net.weights.map((w) => new Float64Array(w.length)), nb = net.biases.map((b) => new Float64Array(b.length));
   let cost = 0, seen = 0, stopped = false;
   for (let start = 0; start < order.length; start += m) {
@@ -261,16 +261,11 @@ export function trainEpoch(net, data, order, m, eta, stop = null) {
       }
       const gb0 = nb[0];
       for (let j = 0; j < H; j++) gb0[j] += delta[j];
-      eng.gradient(e);
-      for (let p = offsets[e], pe = offsets[e + 1]; p < pe; p++) {
-        const k = index[p];
-        if (!flags[k]) { flags[k] = 1; touched[nTouched++] = k; }
-      }
+      nTouched = eng.gradient(e, nTouched);  // and lists the pixels first met in this mini-batch
     }
     seen += end - start;
     const c = eta / (end - start);
     eng.update(nTouched, c);  // untouched weights: gradient exactly 0, and w - c * 0 = w
-    for (let q = 0; q < nTouched; q++) flags[touched[q]] = 0;
     for (let l = 0; l < L; l++) {
       const b = net.biases[l], gb = nb[l];
       for (let j = 0; j < b.length; j++) { b[j] = b[j] - c * gb[j]; gb[j] = 0; }

@@ -7,7 +7,7 @@
 // no binary in the repository). f64x2.add and f64x2.mul are IEEE float64 operations on each lane, done in
 // the same order as the JavaScript loops, so the result is the same to the last bit (tests/js/sgd.test.mjs).
 //
-// Memory: [pixel table | z | delta | touched list | w (n0 x S) | nabla (n0 x S) | pixel indices | bytes],
+// Memory: [pixel table | z | delta | touched list | flags | w (n0 x S) | nabla (n0 x S) | pixel indices | bytes],
 // layer 0 stored [in][out] with its width H padded to S (even): the padding lane holds zeros throughout.
 
 const I32 = 0x7f, F64 = 0x7c, V128 = 0x7b;
@@ -33,55 +33,69 @@ const loop = (p, first, last, body) => [
 
 /** The byte layout of an engine's memory for a sparse set of `count` nonzero pixels and layer 0 n0 x H. */
 export function layout(n0, H, count) {
-  const S = H + (H % 2), at = {}, sizes = [["pixel", 256 * 8], ["z", S * 8], ["d", S * 8], ["touched", n0 * 4], ["w", n0 * S * 8], ["nabla", n0 * S * 8], ["index", count * 2], ["value", count]];
+  const S = H + (H % 2), at = {}, sizes = [["pixel", 256 * 8], ["z", S * 8], ["d", S * 8], ["touched", n0 * 4], ["flags", n0], ["w", n0 * S * 8], ["nabla", n0 * S * 8], ["index", count * 2], ["value", count]];
   let end = 0;
   for (const [name, size] of sizes) { at[name] = end; end += Math.ceil(size / 16) * 16; }
   return { S, at, bytes: end };
 }
 
-/** The module's bytes: forward(from, to), gradient(from, to), update(count, c) over global pixel indices. */
+/** The module's bytes: forward(from, to), gradient(from, to, count) -> count and update(count, c), over
+ * the positions [from, to) of one example's nonzero pixels. */
 export function assemble(n0, H, count) {
   const { S, at, bytes } = layout(n0, H, count), V = S / 2, stride = S * 8, pages = Math.ceil(bytes / 65536);
   const CH = 16;  // vectors per pass (32 neurons): the sums stay in registers
-  const P = 2, B = 3, X = 4, ACC = 5;  // locals after the two parameters
-  // b = index[p] * stride; x = splat(pixel[value[p]])
-  const fetch = [
-    ...get(P), ...i32(1), SHL, 0x2f, 1, ...u32(at.index), ...i32(stride), MUL, ...set(B),
+  // b = k * stride, with k = index[p]; x = splat(pixel[value[p]])
+  const fetch = (P, B, X, K) => [
+    ...get(P), ...i32(1), SHL, 0x2f, 1, ...u32(at.index), ...set(K), ...get(K), ...i32(stride), MUL, ...set(B),
     ...get(P), 0x2d, 0, ...u32(at.value), ...i32(3), SHL, 0x2b, 3, ...u32(at.pixel), ...SPLAT, ...set(X),
   ];
-  const forward = [], gradient = [];
+  // forward(from, to): locals p = 2, b = 3, k = 4, x = 5, sums from 6
+  const forward = [];
+  // gradient(from, to, count) -> count: locals p = 3, b = 4, k = 5, x = 6, deltas from 7; a pixel met for the
+  // first time in this mini-batch (flags[k] = 0) is flagged and listed in touched[count++]
+  const gradient = [];
+  const mark = [
+    ...get(5), 0x2d, 0, ...u32(at.flags), 0x45, 0x04, 0x40,
+    ...get(5), ...i32(1), 0x3a, 0, ...u32(at.flags),
+    ...get(2), ...i32(2), SHL, ...get(5), 0x36, 2, ...u32(at.touched),
+    ...get(2), ...i32(1), ADD, ...set(2), 0x0b,
+  ];
   for (let v0 = 0; v0 < V; v0 += CH) {
     const n = Math.min(CH, V - v0), off = (i) => 16 * (v0 + i);
-    for (let i = 0; i < n; i++) forward.push(...VZERO, ...set(ACC + i));
-    const fbody = [...fetch];
-    for (let i = 0; i < n; i++) fbody.push(...get(ACC + i), ...get(B), ...vload(at.w + off(i)), ...get(X), VMUL, VADD, ...set(ACC + i).flat());
-    forward.push(...loop(P, 0, 1, fbody.flat()));
-    for (let i = 0; i < n; i++) forward.push(...i32(0), ...get(ACC + i), ...vstore(at.z + off(i)));
-    for (let i = 0; i < n; i++) gradient.push(...i32(0), ...vload(at.d + off(i)), ...set(ACC + i));
-    const gbody = [...fetch];
-    for (let i = 0; i < n; i++) gbody.push(...get(B), ...get(B), ...vload(at.nabla + off(i)), ...get(ACC + i), ...get(X), VMUL, VADD, ...vstore(at.nabla + off(i)));
-    gradient.push(...loop(P, 0, 1, gbody.flat()));
+    for (let i = 0; i < n; i++) forward.push(...VZERO, ...set(6 + i));
+    const fbody = fetch(2, 3, 5, 4);
+    for (let i = 0; i < n; i++) fbody.push(...get(6 + i), ...get(3), ...vload(at.w + off(i)), ...get(5), VMUL, VADD, ...set(6 + i));
+    forward.push(...loop(2, 0, 1, fbody));
+    for (let i = 0; i < n; i++) forward.push(...i32(0), ...get(6 + i), ...vstore(at.z + off(i)));
+    for (let i = 0; i < n; i++) gradient.push(...i32(0), ...vload(at.d + off(i)), ...set(7 + i));
+    const gbody = [...fetch(3, 4, 6, 5), ...(v0 === 0 ? mark : [])];
+    for (let i = 0; i < n; i++) gbody.push(...get(4), ...get(4), ...vload(at.nabla + off(i)), ...get(7 + i), ...get(6), VMUL, VADD, ...vstore(at.nabla + off(i)));
+    gradient.push(...loop(3, 0, 1, gbody));
   }
-  // update(count, c): for each touched k: w[k] = w[k] - c * nabla[k]; nabla[k] = 0   (locals: q=2, b=3, cv=4)
-  const ubody = [...get(2), ...i32(2), SHL, 0x28, 2, ...u32(at.touched), ...i32(stride), MUL, ...set(3)];
+  gradient.push(...get(2));
+  // update(count, c): for each listed k: w[k] = w[k] - c * nabla[k]; nabla[k] = 0; flags[k] = 0
+  // (locals: q = 2, b = 3, k = 4, cv = 5)
+  const ubody = [
+    ...get(2), ...i32(2), SHL, 0x28, 2, ...u32(at.touched), ...set(4), ...get(4), ...i32(stride), MUL, ...set(3),
+    ...get(4), ...i32(0), 0x3a, 0, ...u32(at.flags),
+  ];
   for (let i = 0; i < V; i++) {
-    ubody.push(...get(3), ...get(3), ...vload(at.w + 16 * i), ...get(4), ...get(3), ...vload(at.nabla + 16 * i), VMUL, VSUB, ...vstore(at.w + 16 * i));
+    ubody.push(...get(3), ...get(3), ...vload(at.w + 16 * i), ...get(5), ...get(3), ...vload(at.nabla + 16 * i), VMUL, VSUB, ...vstore(at.w + 16 * i));
     ubody.push(...get(3), ...VZERO, ...vstore(at.nabla + 16 * i));
   }
-  const zero = [...i32(0), ...set(2)];
-  const update = [...get(1), ...SPLAT, ...set(4), ...zero, ...loop(2, 2, 0, ubody.flat())];
+  const update = [...get(1), ...SPLAT, ...set(5), ...i32(0), ...set(2), ...loop(2, 2, 0, ubody)];
   const acc = Math.min(CH, V);
   const body = (locals, code) => { const b = [...vec(locals), ...code.flat(), 0x0b]; return [...u32(b.length), ...b]; };
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([I32, I32]), 0], [0x60, ...vec([I32, F64]), 0]])),
+    ...section(1, vec([[0x60, ...vec([I32, I32]), 0], [0x60, ...vec([I32, I32, I32]), ...vec([I32])], [0x60, ...vec([I32, F64]), 0]])),
     ...section(2, vec([[...str("m"), ...str("memory"), 0x02, 0x00, ...u32(pages)]])),
-    ...section(3, vec([[0], [0], [1]])),
+    ...section(3, vec([[0], [1], [2]])),
     ...section(7, vec([[...str("forward"), 0, 0], [...str("gradient"), 0, 1], [...str("update"), 0, 2]])),
     ...section(10, vec([
-      body([[2, I32], [1 + acc, V128]], forward),
-      body([[2, I32], [1 + acc, V128]], gradient),
-      body([[2, I32], [1, V128]], update),
+      body([[3, I32], [1 + acc, V128]], forward),
+      body([[3, I32], [1 + acc, V128]], gradient),
+      body([[3, I32], [1, V128]], update),
     ])),
   ]);
 }
@@ -101,9 +115,8 @@ export function wasmEngine(data, H, pixel) {
   f64("pixel", 256).set(pixel);
   return {
     S, w: f64("w", n0 * S), nabla: f64("nabla", n0 * S), z: f64("z", S), d: f64("d", S),
-    touched: new Uint32Array(buffer, at.touched, n0),
     forward: (e) => exports.forward(data.offsets[e], data.offsets[e + 1]),
-    gradient: (e) => exports.gradient(data.offsets[e], data.offsets[e + 1]),
+    gradient: (e, count) => exports.gradient(data.offsets[e], data.offsets[e + 1], count),
     update: exports.update,
   };
 }

@@ -48,7 +48,7 @@ test("one sgdStep lowers the cost of its mini-batch (eq. 20-21 descend)", () => 
   assert.ok(cost() < before);
 });
 
-for (const sizes of [[784, 30, 10], [784, 10], [784, 17, 12, 10]]) {
+for (const sizes of [[784, 30, 10], [784, 10], [784, 17, 12, 10], [784, 45, 10]]) {  // 45: two passes (32, then the rest), odd
   for (const use of ["wasm", "js"]) {
     test(`trainEpoch (${use}) is sgdStep bit for bit, ${JSON.stringify(sizes)}`, () => {
       engineChoice.use = use;

@@ -101,7 +101,7 @@ export function assemble(n0, H, count) {
 }
 
 /** An engine for a sparse set and layer 0's width H, or null where WebAssembly SIMD is missing: typed-array
- * views of its memory (w, nabla, z, d, touched; stride S) and its three functions. */
+ * views of its memory (w, nabla, z, d; stride S) and its three functions. */
 export function wasmEngine(data, H, pixel) {
   if (typeof WebAssembly === "undefined") return null;
   const n0 = data.size, count = data.index.length, bytes = assemble(n0, H, count);

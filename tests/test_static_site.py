@@ -112,7 +112,6 @@ def draw(page, *strokes):
     return page.locator("#guess").inner_text()
 
 
-@browser_needed
 def test_the_site_weighs_at_most_15_mb_and_holds_mnist(site):
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     assert size <= 15e6, size

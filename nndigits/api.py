@@ -34,12 +34,13 @@ from PIL import ImageOps
 from .learn.checkpoints import DEFAULT_LOGDIR, load_network
 from .learn.mnist import TRAIN_SIZE, load_split
 from .learn.network import SigmoidNetwork
+from .studies.one_step import one_step  # one SGD step taken apart (eq. 9, 20-21), for the notebook
 from .use import figures
 from .use.classify import predict as classify_rows
 from .use.images import ImageError, ink_map, load_digit, to_mnist
 from .use.images import _gray as gray_levels  # brightness in [0, 1], transparency flattened as for files
 
-__all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError"]
+__all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError", "one_step"]
 
 
 class Data(NamedTuple):

@@ -257,14 +257,15 @@ for m in (1, 10, 100, 1000):
         r"""### One step on the real network
 
 `nndigits.api.one_step` takes one step of eq. 20-21 on the untrained network -- the first mini-batch of
-$m = 10$ that a run with seed 1 visits, $\eta = 3$ -- and returns everything it did: each example's ten outputs
-beside $y(x)$ and $C_x = \frac{1}{2}\lVert y(x) - a\rVert^2$, the mini-batch's cost before and after, every
-$\Delta w$ and $\Delta b$, and the accuracy on 1,000 test digits.  It also walks along the step's direction,
-$w - t\,\eta\nabla C$ for $t \in [0, 2]$, beside eq. 9's straight line $\Delta C \approx -t\,\eta\lVert\nabla C\rVert^2$:
-$t = 1$ is the step taken.  The hidden neurons' $\Delta w$ as 28x28 pictures show the mini-batch's digits: only
-pixels with ink move a weight ($\partial C / \partial w = \delta\, x$).  With $\eta = 30$ the same step goes ten
-times as far: eq. 9 promises a cost below zero, which the quadratic cost cannot reach, and the mini-batch's gain
-is the test digits' loss.""",
+$m = 10$ that a run with seed 1 visits, $\eta = 3$ -- and returns everything it did: each example's ten
+outputs beside $y(x)$ and $C_x = \frac{1}{2}\lVert y(x) - a\rVert^2$, the mini-batch's cost before and after,
+every $\Delta w$ and $\Delta b$, and the accuracy on 1,000 test digits.  It also walks along the step's
+direction, $w - t\,\eta\nabla C$ for $t \in [0, 2]$, beside eq. 9's straight line
+$\Delta C \approx -t\,\eta\lVert\nabla C\rVert^2$: $t = 1$ is the step taken.  The hidden neurons' $\Delta w$
+as 28x28 pictures show the mini-batch's digits: only pixels with ink move a weight
+($\partial C / \partial w = \delta\, x$).  With $\eta = 30$ the same step goes ten times as far: eq. 9
+promises a cost below zero, which the quadratic cost cannot reach, and the mini-batch's gain is the test
+digits' loss.""",
     ),
     (
         "code",

@@ -8,6 +8,13 @@ slope at t = 0 must be -eta ||grad C||^2; online learning (m = 1) and trained ne
 from __future__ import annotations
 
 import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +26,8 @@ from nndigits.learn.mnist import load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot
 from nndigits.learn.sgd import backprop_steps as engine_steps  # the training engine (moves to learn/engines.py)
 from nndigits.studies.one_step import SAMPLE, TEST_DIGITS, minibatch, one_step
+
+JS = Path(__file__).resolve().parent / "js"
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +181,25 @@ def test_bad_input_is_a_one_line_error(kwargs, message):
 def test_not_a_network():
     with pytest.raises(TypeError, match="a seed, a network or a checkpoint"):
         one_step(object())
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="no node (apt-get install nodejs)")
+def test_page_step_is_the_numpy_reference_step(tmp_path):
+    """The fixture of tests/js/step.test.mjs is what step_fixture.py writes now (NumPy's scratch.py steps), and the
+    page's step.js makes the same Delta w and Delta b from it (node --test, to 1e-12)."""
+    fixture = tmp_path / "step.json"
+    here = dict(os.environ, PYTHONPATH=str(JS.parent.parent))  # this checkout's nndigits
+    run = subprocess.run(
+        [sys.executable, str(JS / "step_fixture.py"), str(fixture)], capture_output=True, text=True, env=here
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(fixture.read_text()) == json.loads((JS / "fixtures" / "step.json").read_text()), (
+        "tests/js/fixtures/step.json is out of date: run tests/js/step_fixture.py"
+    )
+    env = dict(os.environ, STEP_FIXTURE=str(fixture))
+    node = subprocess.run([NODE, "--test", str(JS / "step.test.mjs")], capture_output=True, text=True, env=env)
+    assert node.returncode == 0, node.stdout[-3000:]
+    assert re.search(r"^# pass 7$", node.stdout, re.M) and "# fail 0" in node.stdout

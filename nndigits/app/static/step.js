@@ -5,7 +5,7 @@
 // copy's weights after it minus the weights before, so what the view shows is what the engine does
 // (tests/js/step.test.mjs checks them against the NumPy reference, nndigits/studies/scratch.py, to 1e-12).
 // Everything is float64. nndigits.api.one_step is the same view for Python (nndigits/studies/one_step.py).
-import { cloneNetwork, evaluate, feedforward, sgdStep } from "./sgd.js";
+import { cloneNetwork, evaluate, feedforward, sgdStep, sparseImages } from "./sgd.js";
 
 /** Where the eq. 9 curve is measured: t in [0, 2], t = 1 the step taken. */
 export const T = Array.from({ length: 41 }, (_, i) => i / 20);
@@ -70,14 +70,22 @@ export function takeStep(net, xs, labels, eta) {
   };
 }
 
-/** Eq. 9 along the step: the costs at w + t Delta w for each t, of the mini-batch (xs, labels) and of a
- * sample (a set of sgd.js's sparseImages, e.g. 1,000 training images; optional), beside eq. 9's straight
- * line for the mini-batch, Delta C = grad C . (t Delta v) = -t eta ||grad C||^2. */
-export function eq9Curve(net, step, xs, labels, sample = null, ts = T) {
+/** Examples ``indices`` of MNIST bytes (n x 784) and labels as a set of sgd.js's sparseImages: the form
+ * sgd.js's evaluate reads fast (nonzero pixels only; the same sums as the dense loops, bit for bit). */
+export function subset(images, labels, indices, size = 784) {
+  const bytes = new Uint8Array(indices.length * size);
+  indices.forEach((e, i) => bytes.set(images.subarray(e * size, (e + 1) * size), i * size));
+  return sparseImages(bytes, Uint8Array.from(indices, (e) => labels[e]), indices.length, size);
+}
+
+/** Eq. 9 along the step: the costs at w + t Delta w for each t, of the mini-batch and of a sample (both
+ * sets of sparseImages, see ``subset``; the sample optional, e.g. 1,000 training images), beside eq. 9's
+ * straight line for the mini-batch, Delta C = grad C . (t Delta v) = -t eta ||grad C||^2. */
+export function eq9Curve(net, step, batch, sample = null, ts = T) {
   const nets = ts.map((t) => along(net, step, t));
   return {
     t: ts,
-    batch: nets.map((n) => cost(n, xs, labels)),
+    batch: nets.map((n) => evaluate(n, batch).cost),
     sample: sample ? nets.map((n) => evaluate(n, sample).cost) : null,
     predicted: ts.map((t) => -t * step.eta * step.gradientNorm2),
   };

@@ -6,6 +6,9 @@ flag answer at once.  It binds 127.0.0.1 unless told otherwise: the app trains
 networks and reads files on request, and is meant for the person at the
 machine.  Errors are one line: a bad flag exits 2; a port in use, an address
 that cannot be bound or a checkpoint that cannot be read exit 1.
+
+``--export DIR`` serves nothing: it writes the chapter as a static site into DIR (``app/export.py``) --
+the same page, computing in the browser -- for any static host, and exits (1, with one line, on bad input).
 """
 
 from __future__ import annotations
@@ -31,6 +34,13 @@ def build_parser():
     )
     p.add_argument("--logdir", default="runs", help="where checkpoints are listed and runs write (default: runs/)")
     p.add_argument("--data-dir", default=None, help="where MNIST is, for training (default: the shared cache)")
+    p.add_argument(
+        "--export",
+        metavar="DIR",
+        default=None,
+        help="write the app as a static site into DIR (new or empty) instead of serving: everything computed in "
+        "the page, MNIST included; serve it with any static server (python -m http.server -d DIR)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument(
         "--port", type=positive(int, "--port", 0, maximum=65535), default=8000, help="port (default 8000; 0: any)"
@@ -58,9 +68,30 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def export(args) -> int:
+    from .app.export import ExportError, export_site
+    from .cli import fail
+
+    try:
+        site = export_site(args.export, args.checkpoint, logdir=args.logdir, data_dir=args.data_dir)
+    except ExportError as error:
+        fail(PROG, error)
+        return 1
+    size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+    print(
+        f"nndigits: wrote the static site to {args.export} ({size / 1e6:.1f} MB); serve it with "
+        f"python -m http.server -d {args.export}",
+        flush=True,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .cli import fail
+
+    if args.export is not None:
+        return export(args)
 
     try:
         sock = bind(args.host, args.port)

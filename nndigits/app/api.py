@@ -6,6 +6,10 @@ network sees and its reading; ``GET /api/network`` the current network's
 weight pictures; ``GET /api/networks`` and ``POST /api/networks/select``;
 ``POST /api/train``, ``POST /api/train/stop``, ``GET /api/train/events``
 (server-sent events); ``GET /api/perceptrons`` and ``/api/perceptrons/sigmoid``.
+
+The static site's files, at the URLs the export writes them to (app/export.py), so that the page's
+in-page code works against both: ``GET /site.json`` (``{"mode": "live"}``), ``GET /network.json`` (the
+current network, float64) and ``GET /data/<MNIST file>.gz`` (from the verified cache, gzipped once).
 """
 
 from __future__ import annotations
@@ -13,19 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from ..learn.checkpoints import CheckpointError
+from ..learn.mnist import SHA256
 from ..use.images import ImageError
 from . import gates
+from .export import ExportError, gzipped_idx, network_json, verified_mnist
 from .guard import OneLineErrors, invalid_request, problem
 from .inside import look_inside, weight_pictures
 from .networks import Networks, UnknownNetwork, checkpoint_id
@@ -83,6 +91,15 @@ def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
         return ident
 
     job = TrainingJob(logdir, new_network, data_dir=data_dir)
+    gzipped: dict[str, bytes] = {}
+    gzip_lock = threading.Lock()
+
+    def mnist_gz(name: str) -> bytes:
+        with gzip_lock:  # gzipped once, on first request (a few seconds), then kept
+            if name not in gzipped:
+                gzipped[name] = gzipped_idx(verified_mnist(data_dir), name)
+            return gzipped[name]
+
     app = FastAPI(title="nndigits", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.networks, app.state.job = networks, job
     app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
@@ -174,6 +191,36 @@ def create_app(logdir="runs", checkpoint=None, data_dir=None) -> FastAPI:
                 await asyncio.sleep(0.1)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.get("/site.json")
+    def site():
+        return {"mode": "live", "max_upload_bytes": MAX_UPLOAD_BYTES}
+
+    @app.get("/network.json")
+    def network_as_json():
+        net, ident, name = networks.snapshot()
+        if net is None:
+            return problem(409, NO_NETWORK)
+        layers = [
+            (layer.weight.detach().double().numpy(), layer.bias.detach().double().numpy()) for layer in net.layers
+        ]
+        return JSONResponse(
+            network_json(
+                SimpleNamespace(sizes=net.sizes, weights=[w for w, _ in layers], biases=[b for _, b in layers]),
+                ident,
+                name,
+            )
+        )
+
+    @app.get("/data/{name}")
+    async def mnist_file(name: str):
+        if not name.endswith(".gz") or name[: -len(".gz")] not in SHA256:
+            return problem(404, f"no MNIST file {name!r} (the four are {', '.join(f'{n}.gz' for n in SHA256)})")
+        try:
+            body = await run_in_threadpool(mnist_gz, name[: -len(".gz")])
+        except ExportError as error:
+            return problem(404, str(error))
+        return Response(body, media_type="application/gzip", headers={"Cache-Control": "max-age=86400"})
 
     @app.get("/api/perceptrons")
     def perceptrons():

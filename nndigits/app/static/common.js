@@ -1,24 +1,8 @@
-// What every view shares: calling the API, tabs, the network chooser, drawing weight pictures.
-"use strict";
-const NN = (window.NN = {});
+// What every view shares: the backend (the app's server, or the page itself in the static site: backend.js),
+// tabs, the network chooser, drawing weight pictures. window.NN is the page's state (tests read it).
+import { backend } from "./backend.js";
 
-NN.api = async function (path, options = {}) {
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch (e) {
-    throw new Error(`the server did not answer (${e.message}); is python -m nndigits.serve still running?`);
-  }
-  let body = null;
-  try { body = await response.json(); } catch (e) { body = { detail: `HTTP ${response.status}` }; }
-  if (!response.ok) {
-    const error = new Error((body && body.detail) || `HTTP ${response.status}`);
-    error.status = response.status;
-    error.field = body && body.field;
-    throw error;
-  }
-  return body;
-};
+export const NN = (window.NN = { backend });
 
 NN.say = function (element, text, kind = "") {
   element.textContent = text;
@@ -30,6 +14,7 @@ NN.showTab = function (name) {
   document.querySelectorAll(".view").forEach((v) => v.classList.toggle("active", v.id === name));
 };
 document.querySelectorAll(".tab").forEach((t) => t.addEventListener("click", () => NN.showTab(t.dataset.tab)));
+document.body.classList.add(backend.mode);  // "live" or "static": the few words that differ are shown by CSS
 
 // A neuron's incoming weights (base64 int8, scaled by its largest |w|) as a 28x28 picture: red +, blue -.
 NN.weightCanvas = function (b64, canvas) {
@@ -57,12 +42,13 @@ NN.tile = function (b64, caption) {
   return div;
 };
 
-// The network chooser: checkpoints under the log dir; the server gets an id from its own list, never a path.
+// The network chooser: checkpoints under the log dir (the static site: its network and one trained in the
+// page); the backend gets an id from its own list, never a path.
 NN.networkListeners = [];
 NN.onNetwork = (f) => NN.networkListeners.push(f);
 NN.refreshNetworks = async function () {
   const select = document.getElementById("network-choice");
-  const { networks, current } = await NN.api("/api/networks");
+  const { networks, current } = await backend.networks();
   select.innerHTML = "";
   if (!networks.length) select.append(new Option("no checkpoints yet", ""));
   for (const n of networks) select.append(new Option(n.name, n.id, false, n.id === current));
@@ -70,8 +56,7 @@ NN.refreshNetworks = async function () {
   return current;
 };
 NN.loadNetwork = async function () {
-  let network = null;
-  try { network = await NN.api("/api/network"); } catch (e) { if (e.status !== 409) throw e; }
+  const network = await backend.network();
   NN.network = network;
   document.getElementById("no-network").hidden = !!network;
   NN.networkListeners.forEach((f) => f(network));
@@ -79,9 +64,7 @@ NN.loadNetwork = async function () {
 document.getElementById("network-choice").addEventListener("change", async (event) => {
   const msg = document.getElementById("draw-msg");
   try {
-    await NN.api("/api/networks/select", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id: event.target.value }),
-    });
+    await backend.select(event.target.value);
     await NN.loadNetwork();
     NN.say(msg, "Now reading with " + event.target.selectedOptions[0].text, "ok");
   } catch (e) {
@@ -90,8 +73,10 @@ document.getElementById("network-choice").addEventListener("change", async (even
   }
 });
 document.getElementById("go-learn").addEventListener("click", () => NN.showTab("learn"));
-window.addEventListener("load", async () => {
-  NN.api("/api/status").then((s) => (NN.maxUpload = s.max_upload_bytes));
+// Module scripts run once the page is parsed; the other views register their listeners first (they import
+// this module), so this runs after them.
+queueMicrotask(async () => {
+  backend.status().then((s) => (NN.maxUpload = s.maxUpload));
   await NN.refreshNetworks();
   await NN.loadNetwork();
 });

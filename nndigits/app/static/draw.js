@@ -1,6 +1,8 @@
-// Draw: a pad for mouse and touch; when a stroke ends the server reads it, and the page shows what it saw.
-"use strict";
-(function () {
+// Draw: a pad for mouse and touch; when a stroke ends the backend reads it (the server, or the page itself in
+// the static site), and the page shows what it saw.
+import { NN } from "./common.js";
+
+{
   const pad = document.getElementById("pad"), ctx = pad.getContext("2d");
   const seen = document.getElementById("seen").getContext("2d");
   const msg = document.getElementById("draw-msg");
@@ -67,7 +69,7 @@
   async function read(body, name, started, quiet = false) {
     const mine = ++request;
     try {
-      const reading = await NN.api("/api/predict?name=" + encodeURIComponent(name), { method: "POST", body, headers: { "Content-Type": "application/octet-stream" } });
+      const reading = await NN.backend.read(body, name);
       if (mine !== request) return;  // a newer stroke is on its way
       show(reading);
       if (!quiet) NN.say(msg, name === "drawing" ? "" : `Read ${name}`, "ok");
@@ -131,4 +133,4 @@
     else clearView();
   });
   redraw();
-})();
+}

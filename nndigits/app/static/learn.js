@@ -1,11 +1,15 @@
-// Learn: start a real training run, stream its epochs (server-sent events), stop it.
-"use strict";
-(function () {
+// Learn: start a real training run (on the server, or in a Web Worker in the static site), watch its epochs,
+// stop it. The settings live in the page's URL (?hidden=30&eta=3&m=10&epochs=30&seed=1), so a link to the
+// page is a link to a run.
+import { NN } from "./common.js";
+
+{
   const form = document.getElementById("train-form");
   const trainButton = document.getElementById("train"), stopButton = document.getElementById("stop");
   const msg = document.getElementById("learn-msg"), log = document.getElementById("log");
   const curve = document.getElementById("curve"), weights = document.getElementById("learn-weights");
   let points = [], epochs = 30;
+  NN.epochSeconds = [];  // seconds per epoch, where the backend measures them (the static site's worker)
 
   function number(text) {
     const t = text.trim();
@@ -65,6 +69,7 @@
     else if (event.type === "epoch") {
       line(event.line);
       points.push([event.epoch, event.accuracy]);
+      if (event.seconds !== undefined) NN.epochSeconds.push(event.seconds);
       drawCurve();
       if (event.weights.length) showWeights(event.weights, event.epoch);
     } else if (event.type === "end") {
@@ -74,14 +79,32 @@
       if (event.status !== "failed") NN.refreshNetworks().then(NN.loadNetwork);
     }
   }
-  const source = new EventSource("/api/train/events");
-  source.onmessage = (e) => handle(JSON.parse(e.data));
+  NN.backend.onEvent(handle);
+
+  // The settings in the URL: read once when the page opens (and then shown on the Learn tab), written on Train.
+  const FIELDS = ["hidden", "eta", "m", "epochs", "seed"];
+  const query = new URLSearchParams(location.search);
+  if (FIELDS.some((f) => query.has(f))) {
+    for (const f of FIELDS) if (query.has(f)) form.elements[f].value = query.get(f);
+    NN.showTab("learn");
+  }
+  function link() {
+    const f = new FormData(form), q = new URLSearchParams();
+    for (const name of FIELDS) q.set(name, String(f.get(name)).trim().split(/[\s,]+/).filter((t) => t).join(","));
+    const url = new URL(location.href);
+    url.search = q.toString();
+    document.getElementById("run-link").href = url.href;
+    return url;
+  }
+  form.addEventListener("input", link);
+  link();
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     form.querySelectorAll("input").forEach((i) => i.classList.remove("bad"));
     try {
-      await NN.api("/api/train", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(settings()) });
+      await NN.backend.train(settings());
+      history.replaceState(null, "", link());
       NN.say(msg, "Starting… (loading MNIST)");
     } catch (error) {
       NN.say(msg, error.message, "error");
@@ -90,9 +113,9 @@
     }
   });
   stopButton.addEventListener("click", async () => {
-    await NN.api("/api/train/stop", { method: "POST" });
+    await NN.backend.stop();
     NN.say(msg, "Stopping after the current chunk of mini-batches…");
   });
-  NN.api("/api/status").then((s) => running(s.training));
+  NN.backend.status().then((s) => running(s.training));
   drawCurve();
-})();
+}

@@ -1,6 +1,8 @@
-// Perceptrons: the NAND gate, the half adder (truth tables computed by nndigits.studies.perceptrons), sigma(c z).
-"use strict";
-(function () {
+// Perceptrons: the NAND gate, the half adder (truth tables from nndigits.studies.perceptrons, or evaluated in
+// the page from the same weights in the static site), sigma(c z).
+import { NN } from "./common.js";
+
+{
   const x = [0, 1];
   let data = null;
   const row = (table) => table.rows.find((r) => r.x[0] === x[0] && r.x[1] === x[1]);
@@ -49,7 +51,7 @@
   async function sigmoid() {
     const c = Number(slider.value);
     document.getElementById("c-value").textContent = c.toFixed(1);
-    const d = await NN.api("/api/perceptrons/sigmoid?c=" + c);
+    const d = await NN.backend.sigmoid(c);
     const g = canvas.getContext("2d"), W = canvas.width, H = canvas.height, P = 24;
     const px = (z) => P + ((W - 2 * P) * (z - d.z[0])) / (d.z[d.z.length - 1] - d.z[0]);
     const py = (a) => H - P - (H - 2 * P) * a;
@@ -63,6 +65,6 @@
     g.fillStyle = "#6b7280"; g.fillText("z", W - P + 6, py(0) + 4); g.fillText("1", px(0) - 14, py(1) + 4);
   }
   slider.addEventListener("input", sigmoid);
-  NN.api("/api/perceptrons").then((d) => { data = d; render(); });
+  NN.backend.perceptrons().then((d) => { data = d; render(); });
   sigmoid();
-})();
+}

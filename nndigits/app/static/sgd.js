@@ -169,13 +169,48 @@ export function sparseImages(images, labels, n = labels.length, size = 784) {
   return { n, size, offsets, index, value, labels: Uint8Array.from(labels.subarray ? labels.subarray(0, n) : labels.slice(0, n)) };
 }
 
+// Layer 0 over an example's nonzero inputs, the loops that take nearly all of an epoch's time. They are
+// written out for the layer's width H (in chunks of up to 32 neurons), the running sums held in local
+// variables: V8 keeps those in registers, and the epoch runs 3x faster than with the plain loops. The
+// arithmetic is unchanged: each z_j still sums w_jk x_k over k in ascending order, from 0.
+const CHUNK = 32, kernelCache = new Map();
+function chunkKernels(H, C) {
+  let f = "", g = "";
+  for (let j = 0; j < C; j++) { f += `let z${j} = 0;`; g += `const d${j} = d[j0 + ${j}];`; }
+  f += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
+  g += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
+  for (let j = 0; j < C; j++) { f += `  z${j} += wT[b + ${j}] * x;\n`; g += `  nwT[b + ${j}] += d${j} * x;\n`; }
+  f += "}\n";
+  g += "}\n";
+  for (let j = 0; j < C; j++) f += `z[j0 + ${j}] = z${j};`;
+  const args = ["H", "PIXEL", "from", "to", "index", "value", "j0"];
+  return { forward: new Function(...args, "wT", "z", f), gradient: new Function(...args, "nwT", "d", g) };
+}
+function kernels(H) {
+  if (!kernelCache.has(H)) {
+    const chunks = [];
+    for (let j0 = 0; j0 < H; j0 += CHUNK) chunks.push([j0, chunkKernels(H, Math.min(CHUNK, H - j0))]);
+    kernelCache.set(H, {
+      // z_j = sum_k w_jk x_k over the nonzero x_k of example e (layer 0 stored as [in][out])
+      forward(data, e, wT, z) {
+        for (const [j0, k] of chunks) k.forward(H, PIXEL, data.offsets[e], data.offsets[e + 1], data.index, data.value, j0, wT, z);
+      },
+      // nabla_w_jk += delta_j x_k over the nonzero x_k of example e
+      gradient(data, e, nwT, d) {
+        for (const [j0, k] of chunks) k.gradient(H, PIXEL, data.offsets[e], data.offsets[e + 1], data.index, data.value, j0, nwT, d);
+      },
+    });
+  }
+  return kernelCache.get(H);
+}
+
 // The work arrays of one network shape, made once per epoch.
 function workspace(net) {
   const sizes = net.sizes, L = sizes.length - 1, H = sizes[1], n0 = sizes[0];
   const wT = new Float64Array(n0 * H), w0 = net.weights[0];
   for (let j = 0; j < H; j++) for (let k = 0; k < n0; k++) wT[k * H + j] = w0[j * n0 + k];  // layer 0 as [in][out]
   return {
-    L, H, n0, wT,
+    L, H, n0, wT, kernels: kernels(H),
     acts: sizes.map((s) => new Float64Array(s)),
     deltas: sizes.map((s) => new Float64Array(s)),
   };
@@ -183,12 +218,8 @@ function workspace(net) {
 
 // Forward pass of example e of a sparse set (layer 0 by its nonzero inputs): fills ws.acts[1..L].
 function forwardSparse(net, ws, data, e) {
-  const { L, H, wT, acts } = ws, { offsets, index, value } = data, z = acts[1];
-  z.fill(0);
-  for (let p = offsets[e], end = offsets[e + 1]; p < end; p++) {
-    const base = index[p] * H, x = PIXEL[value[p]];
-    for (let j = 0; j < H; j++) z[j] += wT[base + j] * x;  // sum over k in ascending order, as the dense loop
-  }
+  const { L, H, wT, acts } = ws, z = acts[1];
+  ws.kernels.forward(data, e, wT, z);
   const b0 = net.biases[0];
   for (let j = 0; j < H; j++) z[j] = 1 / (1 + Math.exp(-(z[j] + b0[j])));
   for (let l = 1; l < L; l++) {
@@ -207,7 +238,7 @@ function forwardSparse(net, ws, data, e) {
  * layer 0 kept as [in][out] so its inner loops run over contiguous memory). Returns the mean cost C_x of
  * the examples as they were met (before their batch's step). ``stop()``, if given, is asked between batches. */
 export function trainEpoch(net, data, order, m, eta, stop = null) {
-  const ws = workspace(net), { L, H, n0, wT, acts, deltas } = ws, { offsets, index, value, labels } = data;
+  const ws = workspace(net), { L, H, n0, wT, acts, deltas } = ws, { offsets, index, labels } = data;
   const nwT = new Float64Array(n0 * H), touched = new Uint8Array(n0), touchedList = new Uint32Array(n0);
   const nw = net.weights.map((w) => new Float64Array(w.length)), nb = net.biases.map((b) => new Float64Array(b.length));
   let cost = 0, seen = 0, stopped = false;
@@ -239,10 +270,10 @@ export function trainEpoch(net, data, order, m, eta, stop = null) {
       }
       const gb0 = nb[0];
       for (let j = 0; j < H; j++) gb0[j] += delta[j];
+      ws.kernels.gradient(data, e, nwT, delta);
       for (let p = offsets[e], pe = offsets[e + 1]; p < pe; p++) {
-        const k = index[p], base = k * H, x = PIXEL[value[p]];
+        const k = index[p];
         if (!touched[k]) { touched[k] = 1; touchedList[nTouched++] = k; }
-        for (let j = 0; j < H; j++) nwT[base + j] += delta[j] * x;
       }
     }
     seen += end - start;

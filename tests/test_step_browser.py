@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -173,3 +176,49 @@ def test_bad_input_and_back_to_training(page):
     page.fill("#step-form input[name=eta]", "3")
     page.click("#step-back")
     assert page.locator("#train-form").is_visible() and not page.locator("#step-mode").is_visible()
+
+
+@pytest.fixture(scope="module")
+def static_site(book_run, tmp_path_factory):
+    """The static site (``python -m nndigits.serve --export``) of the shared 2-epoch run, served by http.server."""
+    from nndigits.app.export import export_site
+
+    site = export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = re.search(r"port (\d+)", process.stdout.readline())
+        assert match, "http.server did not start"
+        yield f"http://127.0.0.1:{match.group(1)}/"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_step_mode_on_the_static_site(static_site):
+    """The same mode on the exported site: no server behind it, MNIST and the network from its own files."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(static_site)
+        page.click(".tab[data-tab=learn]")
+        page.click("#step-open")
+        page.wait_for_function("document.querySelectorAll('#step-batch .example').length === 10", timeout=60_000)
+        page.click("#step-1")
+        page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
+        assert page.locator("#step-hidden .tile canvas").count() == 30
+        page.select_option("#step-form select[name=start]", "trained")
+        page.click("#step-reset")
+        page.wait_for_function("NNStep.steps === 0 && !NNStep.busy && NNStep.net.sizes.length === 3")
+        page.click("#step-1")
+        page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
+        assert float(page.locator("#step-accuracy").inner_text().rstrip("%")) > 85  # the book's net after 2 epochs
+        browser.close()
+        assert not errors, errors

@@ -111,3 +111,16 @@ def test_forward_pass_matches_the_torch_network(book_run, mnist_test):
         uneven = k < len(paths) and paths[k].name in UNEVEN
         if not uneven:
             assert np.abs(np.array(answer["outputs"]) - expected).max() < 1e-5, k
+
+
+def test_perceptrons_match_the_apps_tables():
+    from nndigits.app import gates
+    from nndigits.app.export import perceptrons_json
+
+    js = node({"op": "circuits", "circuits": perceptrons_json(), "c": 2.5})
+    assert js["nand"]["rows"] == gates.nand_table()["rows"]
+    assert js["half_adder"]["rows"] == gates.half_adder_table()["rows"]
+    expected = gates.sigmoid_curve(2.5)
+    assert js["sigmoid"]["z"] == expected["z"] and js["sigmoid"]["step"] == expected["step"]
+    # torch computes sigma in float32, the page in float64: the 5-decimal roundings may differ by one unit
+    assert np.abs(np.array(js["sigmoid"]["sigmoid"]) - expected["sigmoid"]).max() <= 1.1e-5

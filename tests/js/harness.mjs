@@ -4,12 +4,14 @@
 //   {"op": "sgd", "sizes", "weights", "biases", "raw": MNIST folder, "order": [...], "m", "eta"}
 //     -> {"weights", "biases"} after one sgdStep per m examples of the order (the reference step), and
 //        "fast": the same from trainEpoch
+//   {"op": "circuits", "circuits": perceptrons.json, "c": c} -> the truth tables and sigma(c z) (app/gates.py's)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { feedforward, inputOf, networkFrom, cloneNetwork, sgdStep, sparseImages, trainEpoch } from "../../nndigits/app/static/sgd.js";
 import { parseIdx, MNIST_FILES } from "../../nndigits/app/static/mnist.js";
 import { networkFromJson } from "../../nndigits/app/static/network.js";
 import { mnistFromGray } from "../../nndigits/app/static/preprocess.js";
+import { evaluateCircuits, sigmoidCurve } from "../../nndigits/app/static/inpage.js";
 
 const request = JSON.parse(readFileSync(0, "utf8"));
 const plain = (net) => ({ weights: net.weights.map((w) => Array.from(w)), biases: net.biases.map((b) => Array.from(b)) });
@@ -35,5 +37,7 @@ if (request.op === "preprocess") {
   }
   trainEpoch(fast, sparseImages(images, labels), order, request.m, request.eta);
   answer = { ...plain(net), fast: plain(fast) };
+} else if (request.op === "circuits") {
+  answer = { ...evaluateCircuits(request.circuits), sigmoid: sigmoidCurve(request.c) };
 } else throw new Error(`unknown op ${request.op}`);
 process.stdout.write(JSON.stringify(answer));

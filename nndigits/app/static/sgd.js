@@ -8,6 +8,7 @@
 // A network is {sizes, weights, biases}: weights[l] a Float64Array of sizes[l+1] x sizes[l], row-major
 // [out][in] (the book's w[j][k]: from neuron k of layer l to neuron j of layer l+1), biases[l] a Float64Array
 // of sizes[l+1]. Everything here is float64, the precision of the book's own code.
+import { wasmEngine } from "./wasm.js";
 
 /** MNIST's pixel byte b as the float the Python side trains on: float32(b / 255) (torch: .float().div_(255)). */
 export const PIXEL = Float64Array.from({ length: 256 }, (_, b) => Math.fround(b / 255));
@@ -169,59 +170,77 @@ export function sparseImages(images, labels, n = labels.length, size = 784) {
   return { n, size, offsets, index, value, labels: Uint8Array.from(labels.subarray ? labels.subarray(0, n) : labels.slice(0, n)) };
 }
 
-// Layer 0 over an example's nonzero inputs, the loops that take nearly all of an epoch's time. They are
-// written out for the layer's width H (in chunks of up to 32 neurons), the running sums held in local
-// variables: V8 keeps those in registers, and the epoch runs 3x faster than with the plain loops. The
-// arithmetic is unchanged: each z_j still sums w_jk x_k over k in ascending order, from 0.
-const CHUNK = 32, kernelCache = new Map();
-function chunkKernels(H, C) {
+// Layer 0 over an example's nonzero inputs: the loops that take nearly all of an epoch's time. An engine
+// holds layer 0 as [in][out] (row k: the weights from pixel k, stride S >= H) with its gradient sums, and
+// runs the three loops: forward(e) (z_j = sum_k w_jk x_k into z), gradient(e) (nabla_jk += d_j x_k) and
+// update(count, c) (w = w - c nabla, nabla = 0, for the `count` pixels listed in touched). The WebAssembly
+// engine (wasm.js) runs two lanes at once; the JavaScript one is the fallback where there is no
+// WebAssembly SIMD. Both do the same arithmetic in the same order as sgdStep.
+const CHUNK = 32;
+function chunkKernels(H, C) {  // the JavaScript loops written out for C neurons: the sums stay in registers
   let f = "", g = "";
   for (let j = 0; j < C; j++) { f += `let z${j} = 0;`; g += `const d${j} = d[j0 + ${j}];`; }
   f += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
   g += "\nfor (let p = from; p < to; p++) {\n  const b = index[p] * H + j0, x = PIXEL[value[p]];\n";
-  for (let j = 0; j < C; j++) { f += `  z${j} += wT[b + ${j}] * x;\n`; g += `  nwT[b + ${j}] += d${j} * x;\n`; }
+  for (let j = 0; j < C; j++) { f += `  z${j} += w[b + ${j}] * x;\n`; g += `  nabla[b + ${j}] += d${j} * x;\n`; }
   f += "}\n";
   g += "}\n";
   for (let j = 0; j < C; j++) f += `z[j0 + ${j}] = z${j};`;
   const args = ["H", "PIXEL", "from", "to", "index", "value", "j0"];
-  return { forward: new Function(...args, "wT", "z", f), gradient: new Function(...args, "nwT", "d", g) };
+  return { forward: new Function(...args, "w", "z", f), gradient: new Function(...args, "nabla", "d", g) };
 }
-function kernels(H) {
-  if (!kernelCache.has(H)) {
-    const chunks = [];
-    for (let j0 = 0; j0 < H; j0 += CHUNK) chunks.push([j0, chunkKernels(H, Math.min(CHUNK, H - j0))]);
-    kernelCache.set(H, {
-      // z_j = sum_k w_jk x_k over the nonzero x_k of example e (layer 0 stored as [in][out])
-      forward(data, e, wT, z) {
-        for (const [j0, k] of chunks) k.forward(H, PIXEL, data.offsets[e], data.offsets[e + 1], data.index, data.value, j0, wT, z);
-      },
-      // nabla_w_jk += delta_j x_k over the nonzero x_k of example e
-      gradient(data, e, nwT, d) {
-        for (const [j0, k] of chunks) k.gradient(H, PIXEL, data.offsets[e], data.offsets[e + 1], data.index, data.value, j0, nwT, d);
-      },
-    });
-  }
-  return kernelCache.get(H);
-}
-
-// The work arrays of one network shape, made once per epoch.
-function workspace(net) {
-  const sizes = net.sizes, L = sizes.length - 1, H = sizes[1], n0 = sizes[0];
-  const wT = new Float64Array(n0 * H), w0 = net.weights[0];
-  for (let j = 0; j < H; j++) for (let k = 0; k < n0; k++) wT[k * H + j] = w0[j * n0 + k];  // layer 0 as [in][out]
+function jsEngine(data, H) {
+  const n0 = data.size, S = H, { offsets, index, value } = data, chunks = [];
+  for (let j0 = 0; j0 < H; j0 += CHUNK) chunks.push([j0, chunkKernels(H, Math.min(CHUNK, H - j0))]);
+  const w = new Float64Array(n0 * S), nabla = new Float64Array(n0 * S), z = new Float64Array(S), d = new Float64Array(S);
+  const touched = new Uint32Array(n0);
   return {
-    L, H, n0, wT, kernels: kernels(H),
-    acts: sizes.map((s) => new Float64Array(s)),
-    deltas: sizes.map((s) => new Float64Array(s)),
+    S, w, nabla, z, d, touched,
+    forward(e) { for (const [j0, k] of chunks) k.forward(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, w, z); },
+    gradient(e) { for (const [j0, k] of chunks) k.gradient(H, PIXEL, offsets[e], offsets[e + 1], index, value, j0, nabla, d); },
+    update(count, c) {
+      for (let q = 0; q < count; q++) {
+        const base = touched[q] * S;
+        for (let j = 0; j < S; j++) { w[base + j] = w[base + j] - c * nabla[base + j]; nabla[base + j] = 0; }
+      }
+    },
   };
 }
 
+/** Where the fast loops run: "wasm" (WebAssembly SIMD, where the platform has it) or "js". */
+export const engineChoice = { use: "wasm" };
+
+function engine(data, H) {
+  data.engines = data.engines || new Map();
+  const key = `${engineChoice.use}:${H}`;
+  if (!data.engines.has(key)) {
+    const made = engineChoice.use === "wasm" ? wasmEngine(data, H, PIXEL) : null;
+    data.engines.set(key, made || jsEngine(data, H));
+  }
+  return data.engines.get(key);
+}
+
+// The work arrays of one network shape and sparse set, made once per call: layer 0 copied into the engine.
+function workspace(net, data) {
+  const sizes = net.sizes, L = sizes.length - 1, H = sizes[1], n0 = sizes[0], eng = engine(data, H), S = eng.S;
+  const w0 = net.weights[0];
+  for (let j = 0; j < H; j++) for (let k = 0; k < n0; k++) eng.w[k * S + j] = w0[j * n0 + k];
+  const deltas = sizes.map((s) => new Float64Array(s));
+  deltas[1] = eng.d.subarray(0, H);  // layer 0's delta goes straight to the engine
+  return { L, H, n0, S, eng, acts: sizes.map((s) => new Float64Array(s)), deltas };
+}
+
+// Layer 0 back from the engine into the network's row-major [out][in] weights.
+function release(net, ws) {
+  const { H, n0, S, eng } = ws, w0 = net.weights[0];
+  for (let j = 0; j < H; j++) for (let k = 0; k < n0; k++) w0[j * n0 + k] = eng.w[k * S + j];
+}
+
 // Forward pass of example e of a sparse set (layer 0 by its nonzero inputs): fills ws.acts[1..L].
-function forwardSparse(net, ws, data, e) {
-  const { L, H, wT, acts } = ws, z = acts[1];
-  ws.kernels.forward(data, e, wT, z);
-  const b0 = net.biases[0];
-  for (let j = 0; j < H; j++) z[j] = 1 / (1 + Math.exp(-(z[j] + b0[j])));
+function forwardSparse(net, ws, e) {
+  const { L, H, acts, eng } = ws, a1 = acts[1], z = eng.z, b0 = net.biases[0];
+  eng.forward(e);
+  for (let j = 0; j < H; j++) a1[j] = 1 / (1 + Math.exp(-(z[j] + b0[j])));
   for (let l = 1; l < L; l++) {
     const w = net.weights[l], b = net.biases[l], a = acts[l], out = acts[l + 1], n = a.length;
     for (let j = 0; j < out.length; j++) {
@@ -235,11 +254,11 @@ function forwardSparse(net, ws, data, e) {
 
 /** One epoch of mini-batch SGD over a sparse set, in the given order, m at a time (the last batch may be
  * smaller): the same arithmetic as sgdStep on each batch, bit for bit, much faster (zero inputs skipped,
- * layer 0 kept as [in][out] so its inner loops run over contiguous memory). Returns the mean cost C_x of
- * the examples as they were met (before their batch's step). ``stop()``, if given, is asked between batches. */
+ * layer 0's loops in WebAssembly SIMD or written-out JavaScript). Returns the mean cost C_x of the examples
+ * as they were met (before their batch's step). ``stop()``, if given, is asked between batches. */
 export function trainEpoch(net, data, order, m, eta, stop = null) {
-  const ws = workspace(net), { L, H, n0, wT, acts, deltas } = ws, { offsets, index, labels } = data;
-  const nwT = new Float64Array(n0 * H), touched = new Uint8Array(n0), touchedList = new Uint32Array(n0);
+  const ws = workspace(net, data), { L, H, acts, deltas, eng } = ws, { offsets, index, labels } = data;
+  const flags = new Uint8Array(ws.n0), touched = eng.touched;
   const nw = net.weights.map((w) => new Float64Array(w.length)), nb = net.biases.map((b) => new Float64Array(b.length));
   let cost = 0, seen = 0, stopped = false;
   for (let start = 0; start < order.length; start += m) {
@@ -247,7 +266,7 @@ export function trainEpoch(net, data, order, m, eta, stop = null) {
     const end = Math.min(order.length, start + m);
     let nTouched = 0;
     for (let t = start; t < end; t++) {
-      const e = order[t], a = forwardSparse(net, ws, data, e), y = labels[e];
+      const e = order[t], a = forwardSparse(net, ws, e), y = labels[e];
       let delta = deltas[L];
       for (let j = 0; j < a.length; j++) {
         const d = a[j] - (j === y ? 1 : 0);
@@ -256,33 +275,31 @@ export function trainEpoch(net, data, order, m, eta, stop = null) {
       }
       for (let l = L - 1; l >= 1; l--) {
         const prev = acts[l], n = prev.length, w = net.weights[l], g = nw[l], gb = nb[l], back = deltas[l];
-        for (let j = 0; j < delta.length; j++) {
+        const out = delta.length;
+        for (let k = 0; k < n; k++) back[k] = 0;
+        for (let j = 0, r = 0; j < out; j++, r += n) {
           const dj = delta[j];
           gb[j] += dj;
-          for (let k = 0, r = j * n; k < n; k++) g[r + k] += dj * prev[k];
+          for (let k = 0; k < n; k++) {
+            g[r + k] += dj * prev[k];
+            back[k] += w[r + k] * dj;  // (w^T delta)_k, summed over j in ascending order
+          }
         }
-        for (let k = 0; k < n; k++) {
-          let s = 0;
-          for (let j = 0; j < delta.length; j++) s += w[j * n + k] * delta[j];
-          back[k] = s * (prev[k] * (1 - prev[k]));
-        }
+        for (let k = 0; k < n; k++) back[k] = back[k] * (prev[k] * (1 - prev[k]));
         delta = back;
       }
       const gb0 = nb[0];
       for (let j = 0; j < H; j++) gb0[j] += delta[j];
-      ws.kernels.gradient(data, e, nwT, delta);
+      eng.gradient(e);
       for (let p = offsets[e], pe = offsets[e + 1]; p < pe; p++) {
         const k = index[p];
-        if (!touched[k]) { touched[k] = 1; touchedList[nTouched++] = k; }
+        if (!flags[k]) { flags[k] = 1; touched[nTouched++] = k; }
       }
     }
     seen += end - start;
     const c = eta / (end - start);
-    for (let q = 0; q < nTouched; q++) {  // untouched weights: gradient exactly 0, w - c * 0 = w
-      const k = touchedList[q], base = k * H;
-      touched[k] = 0;
-      for (let j = 0; j < H; j++) { wT[base + j] = wT[base + j] - c * nwT[base + j]; nwT[base + j] = 0; }
-    }
+    eng.update(nTouched, c);  // untouched weights: gradient exactly 0, and w - c * 0 = w
+    for (let q = 0; q < nTouched; q++) flags[touched[q]] = 0;
     for (let l = 0; l < L; l++) {
       const b = net.biases[l], gb = nb[l];
       for (let j = 0; j < b.length; j++) { b[j] = b[j] - c * gb[j]; gb[j] = 0; }
@@ -291,18 +308,17 @@ export function trainEpoch(net, data, order, m, eta, stop = null) {
       for (let i = 0; i < w.length; i++) { w[i] = w[i] - c * g[i]; g[i] = 0; }
     }
   }
-  const w0 = net.weights[0];
-  for (let j = 0; j < H; j++) for (let k = 0; k < n0; k++) w0[j * n0 + k] = wT[k * H + j];
+  release(net, ws);
   return { cost: seen ? cost / seen : NaN, seen, stopped };
 }
 
 /** How many of examples [from, to) of a sparse set the network gets right (its answer: the most active output
  * neuron), and their mean quadratic cost C_x = ||y - a||^2 / 2 (eq. 6). */
 export function evaluate(net, data, from = 0, to = data.n) {
-  const ws = workspace(net);
+  const ws = workspace(net, data);
   let correct = 0, cost = 0;
   for (let e = from; e < to; e++) {
-    const a = forwardSparse(net, ws, data, e), y = data.labels[e];
+    const a = forwardSparse(net, ws, e), y = data.labels[e];
     let best = 0;
     for (let j = 0; j < a.length; j++) {
       if (a[j] > a[best]) best = j;

@@ -70,20 +70,37 @@ def answer(body: bytes):
 
 
 @pytest.fixture(scope="module")
-def page(server, trained):
+def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route("**/network.json", answer(trained))
-        page.goto(server)
-        page.click(".tab[data-tab=learn]")
-        page.click("#step-open")
-        page.wait_for_function("document.querySelectorAll('#step-batch .example').length === 10", timeout=60_000)
-        yield page
+        yield browser
         browser.close()
-        assert not errors, errors
+
+
+def new_page(browser, errors: list[str]):
+    """A page whose script errors go to ``errors``."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page
+
+
+def show_step_mode(page, url: str):
+    """Open ``url``, the Learn tab, its Step mode; wait for the first mini-batch to be drawn."""
+    page.goto(url)
+    page.click(".tab[data-tab=learn]")
+    page.click("#step-open")
+    page.wait_for_function("document.querySelectorAll('#step-batch .example').length === 10", timeout=60_000)
+
+
+@pytest.fixture(scope="module")
+def page(browser, server, trained):
+    errors: list[str] = []
+    page = new_page(browser, errors)
+    page.route("**/network.json", answer(trained))
+    show_step_mode(page, server)
+    yield page
+    page.close()
+    assert not errors, errors
 
 
 def test_step_mode_opens_with_the_next_minibatch(page):
@@ -200,25 +217,19 @@ def static_site(book_run, tmp_path_factory):
         process.wait(30)
 
 
-def test_step_mode_on_the_static_site(static_site):
+def test_step_mode_on_the_static_site(browser, static_site):
     """The same mode on the exported site: no server behind it, MNIST and the network from its own files."""
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(static_site)
-        page.click(".tab[data-tab=learn]")
-        page.click("#step-open")
-        page.wait_for_function("document.querySelectorAll('#step-batch .example').length === 10", timeout=60_000)
-        page.click("#step-1")
-        page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
-        assert page.locator("#step-hidden .tile canvas").count() == 30
-        page.select_option("#step-form select[name=start]", "trained")
-        page.click("#step-reset")
-        page.wait_for_function("NNStep.steps === 0 && !NNStep.busy && NNStep.net.sizes.length === 3")
-        page.click("#step-1")
-        page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
-        assert float(page.locator("#step-accuracy").inner_text().rstrip("%")) > 85  # the book's net after 2 epochs
-        browser.close()
-        assert not errors, errors
+    errors: list[str] = []
+    page = new_page(browser, errors)
+    show_step_mode(page, static_site)
+    page.click("#step-1")
+    page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
+    assert page.locator("#step-hidden .tile canvas").count() == 30
+    page.select_option("#step-form select[name=start]", "trained")
+    page.click("#step-reset")
+    page.wait_for_function("NNStep.steps === 0 && !NNStep.busy && NNStep.net.sizes.length === 3")
+    page.click("#step-1")
+    page.wait_for_function("NNStep.steps === 1 && !NNStep.busy")
+    assert float(page.locator("#step-accuracy").inner_text().rstrip("%")) > 85  # the book's net after 2 epochs
+    page.close()
+    assert not errors, errors

@@ -61,7 +61,8 @@ async function start() {
   $("step-summary").textContent = "";
   drawCurve(null);
   showBatch(nextBatch(s.m), null);
-  say(`Ready: ${s.start === "trained" ? "the trained network" : `fresh weights (seed ${s.seed})`}, [${state.net.sizes}]`, "ok");
+  const named = state.net.name ? ` (${state.net.name})` : "";
+  say(`Ready: ${s.start === "trained" ? `the trained network${named}` : `fresh weights (seed ${s.seed})`}, [${state.net.sizes}]`, "ok");
 }
 
 /** Epoch e's order of the 50,000 training images: a function of (seed, e) only. */

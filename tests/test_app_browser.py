@@ -201,3 +201,15 @@ def test_with_no_network_the_page_offers_to_train(browser, tmp_path, shots):
         page.click("#go-learn")
         sync_api.expect(page.locator("#learn")).to_be_visible()
         page.close()
+
+
+def test_the_page_code_of_the_static_site_works_against_the_app(page, book_run):
+    """The live app serves network.json and data/*.gz where the static site has them: the in-page loaders work."""
+    sizes = page.evaluate("import('./static/network.js').then((m) => m.loadNetwork()).then((net) => net.sizes)")
+    assert sizes == [784, 30, 10]
+    labels = page.evaluate(
+        "import('./static/mnist.js').then((m) => m.fetchIdx('data/t10k-labels-idx1-ubyte.gz'))"
+        ".then((idx) => [idx.shape, Array.from(idx.data.slice(0, 5))])"
+    )
+    assert labels == [[10000], [7, 2, 1, 0, 4]]
+    assert page.evaluate("NN.backend.mode") == "live"

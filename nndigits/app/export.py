@@ -101,22 +101,12 @@ def export_site(
     target = Path(target).absolute()
     _check_target(target)
     try:
-        path = Path(checkpoint) if checkpoint is not None else newest_checkpoint(logdir)
-        if not path.is_file():
-            raise ExportError(f"{path}: no such checkpoint file")
-        net = load_numpy_network(path)
-    except CheckpointError as error:
-        raise ExportError(str(error)) from None
-    except OSError as error:
-        raise ExportError(f"cannot read checkpoint {checkpoint}: {error.strerror or error}") from None
-    if net.sizes[0] != 784 or net.sizes[-1] != 10:
-        raise ExportError(f"{path} holds sizes {net.sizes}; reading digits needs 784 in, 10 out")
-    raw = verified_mnist(data_dir)
-    try:
         building = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
     except OSError as error:
         raise ExportError(f"cannot write in {target.parent}: {error.strerror or error}") from None
     try:
+        net, path = _network(checkpoint, logdir)
+        raw = verified_mnist(data_dir)
         _write(building, net, path, raw)
         os.chmod(building, 0o755)  # mkdtemp made it 0700: a web server must read it
         if target.is_dir():
@@ -129,6 +119,22 @@ def export_site(
             if building.exists():
                 shutil.rmtree(building)
     return target
+
+
+def _network(checkpoint, logdir):
+    """The network to show (a NumPy ``Network``) and its checkpoint's path, or ``ExportError``."""
+    try:
+        path = Path(checkpoint) if checkpoint is not None else newest_checkpoint(logdir)
+        if not path.is_file():
+            raise ExportError(f"{path}: no such checkpoint file")
+        net = load_numpy_network(path)
+    except CheckpointError as error:
+        raise ExportError(str(error)) from None
+    except OSError as error:
+        raise ExportError(f"cannot read checkpoint {checkpoint}: {error.strerror or error}") from None
+    if net.sizes[0] != 784 or net.sizes[-1] != 10:
+        raise ExportError(f"{path} holds sizes {net.sizes}; reading digits needs 784 in, 10 out")
+    return net, path
 
 
 def _write(folder: Path, net, checkpoint: Path, raw: Path) -> None:

@@ -119,8 +119,9 @@ function inPage(site) {
       const checked = checkSettings(settings);  // throws an Error with .field, as the app's 422
       if (!worker) startWorker();
       training = true;
-      emit({ type: "start", settings: checked });
-      worker.postMessage({ type: "train", settings: checked, data: new URL("data/", location.href).href });
+      setTimeout(() => emit({ type: "start", settings: checked }));  // after the caller's own "Starting…", as from the server
+      const engine = new URLSearchParams(location.search).get("engine") === "js" ? "js" : "wasm";  // ?engine=js: for measuring
+      worker.postMessage({ type: "train", settings: checked, data: new URL("data/", location.href).href, engine });
       return { started: true, settings: checked };
     },
     async stop() {

@@ -2,7 +2,7 @@
 // (sgd.js) on MNIST (mnist.js), epoch by epoch, with the events the live app's server streams
 // (start/say/epoch/end, app/training.py's shapes). A module worker; MNIST is loaded once and kept.
 import { loadMnist, TRAIN_SIZE } from "./mnist.js";
-import { createNetwork, evaluate, generator, shuffled, sparseImages, trainEpoch } from "./sgd.js";
+import { createNetwork, engineChoice, evaluate, generator, shuffled, sparseImages, trainEpoch } from "./sgd.js";
 import { networkToJson, weightPictures } from "./network.js";
 
 const CHUNK = 500;  // mini-batches between looks at the message queue (a Stop is seen within one chunk)
@@ -65,6 +65,7 @@ async function run(settings, base) {
 self.onmessage = ({ data: message }) => {
   if (message.type === "stop") stopRequested = true;
   else if (message.type === "train") {
+    engineChoice.use = message.engine || "wasm";
     run(message.settings, message.data).catch((error) =>
       postMessage({ type: "end", status: "failed", message: `the run failed: ${error.message}` }));
   }

@@ -8,7 +8,7 @@ or Lightning, so that every command's ``--help`` stays instant.
 
 __version__ = "0.1.0"
 
-_API = frozenset({"fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError"})
+_API = frozenset({"fit", "load", "mnist", "one_step", "Network", "History", "Data", "MNIST", "ImageError"})
 
 __all__ = ["__version__", *sorted(_API)]
 

@@ -50,13 +50,14 @@ from .core.machine import check_network_fits
 from .learn.checkpoints import load_network
 from .learn.mnist import SPLITS, book_split, intensities
 from .learn.network import SigmoidNetwork
+from .studies.one_step import one_step  # one SGD step taken apart (eq. 9, 20-21), for the notebook
 from .use import figures
 from .use.classify import predict as classify_rows
 from .use.image_files import ImageError, gray_levels
 from .use.images import load_digit, to_mnist
 from .use.ink import ink_map
 
-__all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError"]
+__all__ = ["fit", "load", "mnist", "Network", "History", "Data", "MNIST", "ImageError", "one_step"]
 
 
 class Data(NamedTuple):

@@ -255,6 +255,52 @@ for m in (1, 10, 100, 1000):
     ),
     (
         "md",
+        r"""### One step on the real network
+
+`nndigits.api.one_step` takes one step of eq. 20-21 on the untrained network -- the first mini-batch of
+$m = 10$ that a run with seed 1 visits, $\eta = 3$ -- and returns everything it did: each example's ten
+outputs beside $y(x)$ and $C_x = \frac{1}{2}\lVert y(x) - a\rVert^2$, the mini-batch's cost before and after,
+every $\Delta w$ and $\Delta b$, and the accuracy on 1,000 test digits.  It also walks along the step's
+direction, $w - t\,\eta\nabla C$ for $t \in [0, 2]$, beside eq. 9's straight line
+$\Delta C \approx -t\,\eta\lVert\nabla C\rVert^2$: $t = 1$ is the step taken.  The hidden neurons' $\Delta w$
+as 28x28 pictures show the mini-batch's digits: only pixels with ink move a weight
+($\partial C / \partial w = \delta\, x$).  With $\eta = 30$ the same step goes ten times as far: eq. 9
+promises a cost below zero, which the quadratic cost cannot reach, and the mini-batch's gain is the test
+digits' loss.""",
+    ),
+    (
+        "code",
+        """from nndigits.api import one_step
+
+step = one_step(untrained, eta=3.0, m=10, seed=1)
+print("labels:", step.labels.tolist(), " C_x:", step.costs.round(2).tolist())
+print(f"mini-batch cost {step.cost_before:.4f} -> {step.cost_after:.4f}; "
+      f"accuracy on 1,000 test digits {step.accuracy_before:.1%} -> {step.accuracy_after:.1%}")
+for eta in (30.0, 300.0):
+    big = one_step(untrained, eta=eta, m=10, seed=1)
+    print(f"eta = {eta:g}: mini-batch cost {big.cost_before:.4f} -> {big.cost_after:.4f} "
+          f"(eq. 9 predicted {big.cost_before - eta * big.gradient_norm2:.4f}), "
+          f"accuracy {big.accuracy_after:.1%}")
+
+c = step.curve
+fig = plt.figure(figsize=(10, 3.6))
+fig.subplots_adjust(bottom=0.15)
+ax = fig.add_subplot(1, 2, 1)
+ax.plot(c.t, c.batch - c.batch[0], label=r"mini-batch: $C(w - t\\eta\\nabla C) - C(w)$")
+ax.plot(c.t, c.predicted, "--", label=r"eq. 9: $-t\\eta\\|\\nabla C\\|^2$")
+ax.plot(c.t, c.sample - c.sample[0], label="1,000 training images")
+ax.axvline(1.0, color="grey", lw=0.8)
+ax.set(xlabel="t (t = 1: the step with η = 3)", ylabel="change in cost", title="Eq. 9 along the step")
+ax.legend(fontsize=8)
+limit = abs(step.hidden_pictures).max()
+for k in range(8):
+    pic = fig.add_subplot(2, 8, 5 + (k // 4) * 8 + k % 4)
+    pic.imshow(step.hidden_pictures[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    pic.set_title(f"Δb {step.delta_b[0][k]:+.3f}", fontsize=7)
+    pic.set_axis_off()""",
+    ),
+    (
+        "md",
         r"""## Implementing our network to classify digits
 
 The book's run: [784, 30, 10], mini-batches of $m = 10$, learning rate $\eta = 3.0$.  `nndigits.fit` trains it

@@ -1,7 +1,7 @@
 """The static site's JavaScript against the Python it stands in for, run with Node (tests/js/harness.mjs).
 
 * SGD: from the same initial weights and the same order of MNIST examples, 500 steps of the page's
-  ``sgdStep`` (float64) end within 1e-12 of the NumPy reference (studies/scratch.py, the book's
+  ``sgdStep`` (float64) end within 1e-12 of the NumPy reference (core/scratch.py, the book's
   per-example loop), and the page's fast epoch loop (``trainEpoch``) ends bit for bit where ``sgdStep`` does.
 * Draw: the page's preprocessing gives the 28x28 of use/images.py to within 1e-5 per pixel, and its forward
   pass the torch network's outputs to within 1e-5 and the same digit, on the example images and MNIST test
@@ -35,8 +35,8 @@ def node(request: dict):
 
 @pytest.mark.slow
 def test_sgd_step_matches_the_numpy_reference(mnist_train):
+    from nndigits.core.scratch import Network
     from nndigits.learn.mnist import default_data_dir, raw_dir
-    from nndigits.studies.scratch import Network
 
     images, labels = mnist_train
     rng = np.random.default_rng(7)

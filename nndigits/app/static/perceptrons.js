@@ -1,4 +1,4 @@
-// Perceptrons: the NAND gate, the half adder (truth tables from nndigits.studies.perceptrons, or evaluated in
+// Perceptrons: the NAND gate, the half adder (truth tables from nndigits.studies.neurons (through app/gates.py), or evaluated in
 // the page from the same weights in the static site), sigma(c z).
 import { NN } from "./common.js";
 

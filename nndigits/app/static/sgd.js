@@ -1,7 +1,7 @@
 // The chapter's network and mini-batch SGD in float64 JavaScript: what the static site trains with.
 //
 // A plain ES module (no build step): it runs in the page, in a Web Worker and in Node. It is the book's
-// network.py, step for step, and is checked against the NumPy reference (nndigits/studies/scratch.py):
+// network.py, step for step, and is checked against the NumPy reference (nndigits/core/scratch.py):
 // from the same initial weights and the same order of examples, the weights after 500 steps agree to 1e-12
 // (tests/test_static_js.py).
 //

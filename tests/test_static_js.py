@@ -64,9 +64,9 @@ def test_sgd_step_matches_the_numpy_reference(mnist_train):
 
 
 def gray_of(path: Path) -> np.ndarray:
-    from nndigits.use.images import _gray, open_image
+    from nndigits.use.image_files import gray_levels, open_image
 
-    return _gray(open_image(path))
+    return gray_levels(open_image(path))
 
 
 def ask_js(grays: list[np.ndarray], network: dict | None):
@@ -95,7 +95,8 @@ def test_forward_pass_matches_the_torch_network(book_run, mnist_test):
     import torch
 
     from nndigits.app.export import network_json
-    from nndigits.learn.checkpoints import load_network, load_numpy_network
+    from nndigits.core.checkpoints import load_numpy_network
+    from nndigits.learn.checkpoints import load_network
     from nndigits.use.images import ink_map, load_digit, to_mnist
 
     net = load_network(book_run.checkpoint)

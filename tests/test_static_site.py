@@ -128,7 +128,7 @@ def test_the_site_weighs_at_most_15_mb_and_holds_mnist(site):
 
 @browser_needed
 def test_draw_and_upload_in_the_page(browser, url, book_run):
-    from nndigits.learn.checkpoints import load_numpy_network
+    from nndigits.core.checkpoints import load_numpy_network
     from nndigits.use.images import load_digit
 
     with opened(browser, url, viewport={"width": 1280, "height": 900}) as page:
@@ -284,7 +284,7 @@ def test_the_live_app_serves_the_static_sites_files(book_run):
     from fastapi.testclient import TestClient
 
     from nndigits.app.api import create_app
-    from nndigits.learn.checkpoints import load_numpy_network
+    from nndigits.core.checkpoints import load_numpy_network
     from nndigits.learn.mnist import default_data_dir, raw_dir
 
     client = TestClient(create_app(book_run.logdir, book_run.checkpoint))

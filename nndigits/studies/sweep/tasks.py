@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import asdict
 
-from ...chapter import MNIST_TRAIN, TEST_SIZE
+from ...chapter import INPUTS, MNIST_TRAIN, OUTPUTS, TEST_SIZE, parameters
 from .grid import Config
 
 CHUNK_STEPS = 25  # mini-batches per chunk in ``loop.train_group`` (its default), for the memory estimate
@@ -65,15 +65,15 @@ def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = MN
     """About how much memory one task takes: the stacked networks (padded to the largest hidden layer),
     their activations on a chunk and on an evaluation pass, and MNIST as pixels and as ``dtype`` inputs.
 
-    The sweep's counterpart of ``cli.machine.network_bytes``, checked the same way before any work.
+    The sweep's counterpart of ``core.machine.network_bytes``, checked the same way before any work.
     """
     k, size = len(configs), 8 if dtype == "float64" else 4
     hidden = max((c.hidden[0] for c in configs if c.hidden), default=0)
-    neurons = hidden + 10
-    params = (784 + 1) * hidden + (hidden + 1) * 10 if hidden else (784 + 1) * 10
+    neurons = hidden + OUTPUTS
+    params = parameters([INPUTS, hidden, OUTPUTS] if hidden else [INPUTS, OUTPUTS])
     chunk = max(c.batch_size for c in configs) * CHUNK_STEPS
-    numbers = k * (3 * params + 3 * min(EVAL_ROWS, examples) * neurons + chunk * (784 + 20 + 3 * neurons))
-    return size * numbers + examples * 784 * (1 + 4 + size)
+    numbers = k * (3 * params + 3 * min(EVAL_ROWS, examples) * neurons + chunk * (INPUTS + 2 * OUTPUTS + 3 * neurons))
+    return size * numbers + examples * INPUTS * (1 + 4 + size)
 
 
 def too_big(tasks: list[list[Config]], dtype: str, examples: int, have: int | None, where: str) -> str | None:

@@ -10,7 +10,6 @@ $NNDIGITS_APP_SCREENSHOTS if set (docs/ uses two of them), else a temp folder.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess
@@ -19,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from in_chromium import chromium, draw, needs_chromium, screenshots_folder
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM} (apt-get install chromium)"),
+    needs_chromium,
 ]
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -71,18 +70,13 @@ def server(logdir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    folder = os.environ.get("NNDIGITS_APP_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshots_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +89,6 @@ def page(browser, server):
     yield page
     page.close()
     assert not errors, errors
-
-
-def draw(page, *strokes):
-    """Draw strokes (lists of points in the 280x280 pad's pixels) with the mouse, then wait for the reading."""
-    box = page.locator("#pad").bounding_box()
-    before = page.evaluate("NN.readings")
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
-        page.mouse.up()
-    page.wait_for_function(f"NN.readings >= {before + len(strokes)}")
-    return page.locator("#guess").inner_text()
 
 
 def test_draw_a_one_and_a_seven(page, shots):

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_chromium import chromium, draw, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 EXAMPLES = Path(__file__).parent.parent / "examples"
 sync_api = pytest.importorskip("playwright.sync_api")
-browser_needed = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM} (apt-get install chromium)")
+browser_needed = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +60,8 @@ def url(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @contextlib.contextmanager
@@ -96,20 +94,6 @@ def opened(browser, url, **context):
 
 def ready(page):
     page.wait_for_function("window.NN && document.querySelectorAll('#hidden .tile').length === 30")
-
-
-def draw(page, *strokes):
-    """Draw strokes (points in the 280x280 pad's pixels) with the mouse, then wait for the reading."""
-    box = page.locator("#pad").bounding_box()
-    before = page.evaluate("NN.readings")
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
-        page.mouse.up()
-    page.wait_for_function(f"NN.readings >= {before + len(strokes)}")
-    return page.locator("#guess").inner_text()
 
 
 def test_the_site_weighs_at_most_15_mb_and_holds_mnist(site):

@@ -10,23 +10,22 @@ eq. 9 curve are drawn, and clicks while a x100 runs to see the page answer.  A s
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from test_app_browser import CHROMIUM, serving
+from in_chromium import chromium, needs_chromium, screenshots_folder
+from test_app_browser import serving
 
 from nndigits.learn.engines import backprop_steps as engine_steps  # the training engine's reference step
 from nndigits.learn.network import SigmoidNetwork, one_hot
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no {CHROMIUM} (apt-get install chromium)"),
+    needs_chromium,
 ]
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -52,17 +51,14 @@ def trained(mnist_train) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("server")) as url:
-        yield url
+def shots(tmp_path_factory):
+    return screenshots_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = os.environ.get("NNDIGITS_APP_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 def answer(body: bytes):
@@ -71,10 +67,8 @@ def answer(body: bytes):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def new_page(browser, errors: list[str]):

@@ -60,6 +60,10 @@ class Rows:
         x, y = (self.x, self.y) if self.index is None else (self.x[self.index], self.y[self.index])
         return (x, y) if dtype is None else (x.to(dtype), y.to(dtype))
 
+    def room_for_errors(self, like: torch.Tensor) -> torch.Tensor:
+        """Room for an engine's a - y of every row, in the dtype and on the device of ``like`` (the weights)."""
+        return torch.empty(len(self), self.y.shape[-1], dtype=like.dtype, device=like.device)
+
 
 class TrainingChunks(Chunks):
     """The training set: ``dataset[index]`` is ``Rows(x, y, index)``, the chunk by row numbers (see ``Rows``)."""

@@ -98,11 +98,6 @@ def backprop_steps(layers: nn.ModuleList, xs, ys, eta: float, errors_out) -> Non
                 delta = previous
 
 
-def _errors(rows: Rows, like: torch.Tensor) -> torch.Tensor:
-    """Room for a - y of every row of the chunk, in the weights' dtype and on their device."""
-    return torch.empty(len(rows), rows.y.shape[-1], dtype=like.dtype, device=like.device)
-
-
 class Backprop:
     """The ``backprop`` engine: ``backprop_steps`` on each chunk, its rows gathered in the network's dtype."""
 
@@ -112,7 +107,7 @@ class Backprop:
     def steps(self, rows: Rows) -> torch.Tensor:
         weight = self.net.linear_layers()[0].weight
         x, y = rows.gather(weight.dtype)
-        errors = _errors(rows, weight)
+        errors = rows.room_for_errors(weight)
         backprop_steps(self.layers, x.split(self.m), y.split(self.m), self.eta, errors.split(self.m))
         return errors
 
@@ -134,7 +129,7 @@ class Autograd:
     def steps(self, rows: Rows) -> torch.Tensor:
         weight = self.net.linear_layers()[0].weight
         x, y = rows.gather(weight.dtype)
-        errors = _errors(rows, weight)
+        errors = rows.room_for_errors(weight)
         for start in range(0, len(x), self.m):
             batch, desired = x[start : start + self.m], y[start : start + self.m]
             self.optimizer.zero_grad(set_to_none=True)

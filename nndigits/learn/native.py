@@ -152,7 +152,7 @@ class NativeSteps:
     def steps(self, rows: Rows) -> torch.Tensor:
         weights: list[torch.Tensor] = [cast(torch.Tensor, layer.weight) for layer in self.layers]
         biases: list[torch.Tensor] = [cast(torch.Tensor, layer.bias) for layer in self.layers]
-        errors = torch.empty(len(rows), rows.y.shape[-1], dtype=weights[0].dtype, device=weights[0].device)
+        errors = rows.room_for_errors(weights[0])
         reason = steps_or_reason(weights, biases, rows.x, rows.y, self.m, self.eta, errors, rows.index)
         if reason is None:
             return errors

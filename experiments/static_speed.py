@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from nndigits.app.export import export_site
+from nndigits.app.export import export_site, served
 from nndigits.learn.atomic import write_atomic
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,24 +67,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         site = export_site(Path(folder) / "site", args.checkpoint)
-        server = subprocess.Popen(
-            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            port = re.search(r"port (\d+)", server.stdout.readline() if server.stdout else "")
-            assert port, "http.server did not start"
-            url = f"http://127.0.0.1:{port.group(1)}/"
+        with served(site) as url:
             load_before = os.getloadavg()
             started = time.strftime("%Y-%m-%d %H:%M")
             ready = draw_ready(url)
             runs = {engine: measure(url, args.epochs, engine) for engine in args.engines}
             load_after = os.getloadavg()
-        finally:
-            server.terminate()
-            server.wait(30)
     lines = [
         "# The static site: seconds per epoch of the book's run, trained in the page",
         "",

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,28 +31,11 @@ def site(book_run, tmp_path_factory):
     return export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)
 
 
-@contextlib.contextmanager
-def static_server(folder: Path):
-    """``python -m http.server`` serving ``folder`` on a free port of 127.0.0.1: its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(folder), "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        match = re.search(r"port (\d+)", line)
-        assert match, line
-        yield f"http://127.0.0.1:{match.group(1)}/"
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
 @pytest.fixture(scope="module")
 def url(site):
-    with static_server(site) as url:
+    from nndigits.app.export import served
+
+    with served(site) as url:
         yield url
 
 

@@ -10,9 +10,6 @@ eq. 9 curve are drawn, and clicks while a x100 runs to see the page answer.  A s
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 import time
 
 import pytest
@@ -192,23 +189,10 @@ def test_bad_input_and_back_to_training(page):
 @pytest.fixture(scope="module")
 def static_site(book_run, tmp_path_factory):
     """The static site (``python -m nndigits.serve --export``) of the shared 2-epoch run, served by http.server."""
-    from nndigits.app.export import export_site
+    from nndigits.app.export import export_site, served
 
-    site = export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(site)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        match = re.search(r"port (\d+)", process.stdout.readline())
-        assert match, "http.server did not start"
-        yield f"http://127.0.0.1:{match.group(1)}/"
-    finally:
-        process.terminate()
-        process.wait(30)
+    with served(export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)) as url:
+        yield url
 
 
 def test_step_mode_on_the_static_site(browser, static_site):

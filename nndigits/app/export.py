@@ -18,7 +18,10 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -160,3 +163,26 @@ def _write(folder: Path, net, checkpoint: Path, raw: Path) -> None:
         (data / f"{name}.gz").write_bytes(gzipped_idx(raw, name))
     for path in folder.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+@contextlib.contextmanager
+def served(site: str | os.PathLike):
+    """The site served as the README says, ``python -m http.server -d SITE``, on a free port of 127.0.0.1: its URL.
+
+    For the browser tests and ``experiments/static_speed.py``: a plain static server, nothing of ours behind it.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "-d", str(site), "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        match = re.search(r"port (\d+)", line)
+        if match is None:
+            raise RuntimeError(f"http.server did not start: {line!r}")
+        yield f"http://127.0.0.1:{match.group(1)}/"
+    finally:
+        process.terminate()
+        process.wait(30)

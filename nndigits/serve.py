@@ -22,6 +22,7 @@ LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def build_parser():
+    from .chapter import DEFAULT_LOGDIR
     from .cli.flags import Parser, positive
 
     p = Parser(
@@ -32,7 +33,11 @@ def build_parser():
     p.add_argument(
         "--checkpoint", metavar="CKPT", default=None, help="network to read digits with (default: newest under logdir)"
     )
-    p.add_argument("--logdir", default="runs", help="where checkpoints are listed and runs write (default: runs/)")
+    p.add_argument(
+        "--logdir",
+        default=DEFAULT_LOGDIR,
+        help=f"where checkpoints are listed and runs write (default: {DEFAULT_LOGDIR}/)",
+    )
     p.add_argument("--data-dir", default=None, help="where MNIST is, for training (default: the shared cache)")
     p.add_argument(
         "--export",

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli.checkpoint import torch_reads
-from ..core.checkpoints import CheckpointError, check_reads_digits, load_numpy_network, newest_checkpoint
+from ..chapter import DEFAULT_LOGDIR
+from ..cli.checkpoint import load_reading_network
+from ..core.checkpoints import CheckpointError
 from ..learn.mnist import SHA256, DataError, default_data_dir, raw_dir, verify
 from .uploads import MAX_UPLOAD_BYTES
 
@@ -100,7 +101,7 @@ def _check_target(target: Path) -> None:
 def export_site(
     target: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
-    logdir: str | os.PathLike = "runs",
+    logdir: str | os.PathLike = DEFAULT_LOGDIR,
     data_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Write the static site into ``target`` (new or empty) and return it; ``ExportError`` on bad input."""
@@ -128,18 +129,13 @@ def export_site(
 
 
 def _network(checkpoint, logdir):
-    """The network to show (a NumPy ``Network``) and its checkpoint's path, or ``ExportError``."""
+    """The network to show, read as ``predict`` reads it, and its checkpoint's path; or ``ExportError``."""
     try:
-        path = Path(checkpoint) if checkpoint is not None else newest_checkpoint(logdir)
-        if not path.is_file():
-            raise ExportError(f"{path}: no such checkpoint file")
-        net = load_numpy_network(path, fallback=torch_reads)
-        check_reads_digits(net.sizes, path)
+        return load_reading_network(checkpoint, logdir)
     except CheckpointError as error:
         raise ExportError(str(error)) from None
     except OSError as error:
         raise ExportError(f"cannot read checkpoint {checkpoint}: {error.strerror or error}") from None
-    return net, path
 
 
 def _write(folder: Path, net, checkpoint: Path, raw: Path) -> None:

@@ -25,17 +25,25 @@ def torch_reads(path: Path):
     return load_with_torch(path)
 
 
+def load_reading_network(path=None, logdir=None) -> tuple[Network, Path]:
+    """(the network, its checkpoint's path): the checkpoint at ``path`` (the newest under ``logdir`` if None) as
+    the book's NumPy ``Network``, read without torch, once it reads 784 pixels into 10 digits.
+    ``CheckpointError`` (or ``OSError``, a file that is there but cannot be read) otherwise."""
+    from ..core.checkpoints import check_reads_digits, load_numpy_network, newest_checkpoint
+
+    path = Path(newest_checkpoint(logdir or DEFAULT_LOGDIR) if path is None else path)
+    net = load_numpy_network(path, fallback=torch_reads)
+    check_reads_digits(net.sizes, path)
+    return net, path
+
+
 def load_checkpoint_or_fail(path=None, logdir=None) -> Network:
-    """The network of a checkpoint (the newest under ``logdir`` if ``path`` is None) that reads 784 pixels into
-    10 digits, or ``Failure`` saying why not.  It is the book's NumPy ``Network``, read without torch."""
-    from ..core.checkpoints import CheckpointError, check_reads_digits, load_numpy_network, newest_checkpoint
+    """``load_reading_network``'s network, or ``Failure`` saying why not (for ``predict`` and ``read``)."""
+    from ..core.checkpoints import CheckpointError
 
     try:
-        path = newest_checkpoint(logdir or DEFAULT_LOGDIR) if path is None else path
-        net = load_numpy_network(path, fallback=torch_reads)
-        check_reads_digits(net.sizes, path)
+        return load_reading_network(path, logdir)[0]
     except CheckpointError as error:
         raise Failure(error) from None
     except OSError as error:  # e.g. permission denied: the file is there but cannot be read
         raise Failure(f"cannot read checkpoint {path}: {error.strerror or error}") from None
-    return net

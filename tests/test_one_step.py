@@ -23,7 +23,6 @@ import torch
 from nndigits.chapter import TRAIN_SIZE
 from nndigits.learn.datamodule import EpochOrder
 from nndigits.learn.engines import backprop_steps as engine_steps  # the training engine's reference step
-from nndigits.learn.mnist import load_split
 from nndigits.learn.network import SigmoidNetwork, one_hot
 from nndigits.studies.one_step import SAMPLE, TEST_DIGITS, minibatch, one_step
 
@@ -31,8 +30,8 @@ JS = Path(__file__).resolve().parent / "js"
 
 
 @pytest.fixture(scope="module")
-def training():
-    x, labels = load_split(train=True)
+def training(mnist_train):
+    x, labels = mnist_train
     return x[:TRAIN_SIZE].double(), labels[:TRAIN_SIZE]
 
 
@@ -90,9 +89,9 @@ def test_costs_are_eq6(training):
     assert step.curve.t[t1] == 1.0 and step.curve.batch[t1] == pytest.approx(step.cost_after, rel=1e-12)
 
 
-def test_accuracy_after_the_step_is_on_the_fixed_test_digits():
+def test_accuracy_after_the_step_is_on_the_fixed_test_digits(mnist_test):
     step = one_step(1, eta=3.0, m=10)
-    x, labels = load_split(train=False)
+    x, labels = mnist_test
     with torch.no_grad():
         right = (step.after(x[:TEST_DIGITS].double()).argmax(1) == labels[:TEST_DIGITS]).sum()
     assert step.accuracy_after == int(right) / TEST_DIGITS

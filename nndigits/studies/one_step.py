@@ -30,7 +30,7 @@ import torch
 from torch.func import functional_call
 
 from ..chapter import ETA, ETA_BOUND, M_BOUND, SEED, SEED_BOUND, SIZES, TRAIN_SIZE, M
-from ..learn.mnist import load_split
+from ..learn.mnist import book_split, intensities
 from ..learn.network import SigmoidNetwork, one_hot, quadratic_cost
 
 T = np.linspace(0.0, 2.0, 41)  # where the eq. 9 curve is measured: t = 1 is the step itself
@@ -95,11 +95,14 @@ class Step:
 
 
 @functools.cache
-def _mnist(data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The book's training images (50,000) and MNIST's test images, loaded once per process."""
-    x, labels = load_split(data_dir, train=True)
-    x_test, labels_test = load_split(data_dir, train=False, fetch=False)
-    return x[:TRAIN_SIZE], labels[:TRAIN_SIZE], x_test, labels_test
+def _mnist(data_dir: str | None) -> dict:
+    """MNIST as the book splits it (``learn.mnist.book_split``: uint8 pixels), read once per process."""
+    return book_split(data_dir)
+
+
+def _inputs(pixels: torch.Tensor) -> torch.Tensor:
+    """The network's float64 inputs: the trainer's float32 intensities in [0, 1], exactly, as float64."""
+    return intensities(pixels).to(torch.float64)
 
 
 def minibatch(m: int = M, epoch: int = 0, batch: int = 0, seed: int = SEED) -> np.ndarray:
@@ -149,7 +152,8 @@ def one_step(
     """
     eta = ETA_BOUND.check(eta)
     net64 = _network(net, sizes)
-    x_train, labels_train, x_test, labels_test = _mnist(None if data_dir is None else os.fspath(data_dir))
+    split = _mnist(None if data_dir is None else os.fspath(data_dir))
+    (x_train, labels_train), (x_test, labels_test) = split["train"], split["test"]
     if indices is None:
         order_seed = seed if seed is not None else net if isinstance(net, int) and not isinstance(net, bool) else SEED
         index = minibatch(M_BOUND.check(m), epoch, batch, SEED_BOUND.check(order_seed))
@@ -159,11 +163,11 @@ def one_step(
             raise ValueError(
                 f"indices must name 1 or more of the {TRAIN_SIZE:,} training images (0 to {TRAIN_SIZE - 1})"
             )
-    x = x_train[torch.from_numpy(index)].to(torch.float64)
+    x = _inputs(x_train[torch.from_numpy(index)])
     y = one_hot(labels_train[torch.from_numpy(index)], net64.sizes[-1], torch.float64)
-    x_sample = x_train[:SAMPLE].to(torch.float64)
+    x_sample = _inputs(x_train[:SAMPLE])
     y_sample = one_hot(labels_train[:SAMPLE], net64.sizes[-1], torch.float64)
-    x_digits, digits = x_test[:TEST_DIGITS].to(torch.float64), labels_test[:TEST_DIGITS]
+    x_digits, digits = _inputs(x_test[:TEST_DIGITS]), labels_test[:TEST_DIGITS]
 
     w = {name: p.detach() for name, p in net64.named_parameters()}
 
@@ -194,11 +198,11 @@ def one_step(
             predicted=-ts * eta * norm2,  # eq. 9: Delta C ~ grad C . Delta v with Delta v = -t eta grad C
             sample_predicted=ts * sample_slope,
         )
-        before = (net64(x_digits).argmax(1) == digits).double().mean()
+        before = (net64.classify(x_digits) == digits).double().mean()
         after = copy.deepcopy(net64)
         for name, p in after.named_parameters():
             p.add_(delta[name])  # w -> w' = w + Delta w (eq. 20), b -> b' = b + Delta b (eq. 21)
-        accuracy = (after(x_digits).argmax(1) == digits).double().mean()
+        accuracy = (after.classify(x_digits) == digits).double().mean()
         cost_after = float(quadratic_cost(after(x), y))
 
     layers = range(len(net64.layers))

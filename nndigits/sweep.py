@@ -177,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from .cli.errors import UsageError
     from .studies.sweep.grid import grid
-    from .studies.sweep.progress import Progress
     from .studies.sweep.tasks import plan
 
     try:
@@ -209,24 +208,31 @@ def main(argv: list[str] | None = None) -> int:
             ray = connect(args.address, args.threads, gpus=1 if args.device == "cuda" else 0)
         except ClusterError as error:
             return fail(error)
-        too_big = task_too_big(todo, args, ray)
-        if too_big:
-            ray.shutdown()
-            return fail(too_big, UsageError.code)
     else:
         import torch
 
         if args.device == "cuda" and not torch.cuda.is_available():
             return fail("--device cuda, but torch sees no CUDA GPU")
+    try:
+        return train(args, configs, todo, done, store, ray, cluster_errors)
+    finally:  # however training ends, a cluster connection is let go
+        if ray is not None:
+            ray.shutdown()
 
+
+def train(args, configs, todo, done, store, ray, cluster_errors) -> int:
+    """Train the tasks ``todo`` (in this process, or on ``ray``), saving each into ``store``; the report."""
+    from .cli.errors import UsageError
     from .learn.mnist import DataError
+    from .studies.sweep.progress import Progress
     from .studies.sweep.tasks import pixels
 
+    too_big = task_too_big(todo, args, ray) if ray is not None else None  # in this process: checked before
+    if too_big:
+        return fail(too_big, UsageError.code)
     try:
         split = pixels(args.data_dir, args.limit)
     except (DataError, OSError) as error:
-        if ray is not None:
-            ray.shutdown()
         return fail(error)
     todo_networks = sum(map(len, todo))
     where = f"the Ray cluster at {args.address}" if ray else "this process"
@@ -260,9 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     except cluster_errors as error:
         progress.close()
         return fail(f"{error}; the finished tasks are saved in {args.out}/, the same command trains the rest")
-    finally:
-        if ray is not None:
-            ray.shutdown()
     progress.close()
     seconds = time.perf_counter() - start
     print(f"{todo_networks} networks x {args.epochs} epochs in {seconds:.1f} s", file=sys.stderr)

@@ -61,8 +61,12 @@ class Rows:
         return (x, y) if dtype is None else (x.to(dtype), y.to(dtype))
 
     def room_for_errors(self, like: torch.Tensor) -> torch.Tensor:
-        """Room for an engine's a - y of every row, in the dtype and on the device of ``like`` (the weights)."""
-        return torch.empty(len(self), self.y.shape[-1], dtype=like.dtype, device=like.device)
+        """Room for an engine's a - y of every row, in the dtype and on the device of ``like`` (the weights).
+
+        Shaped as the rows are named: (rows, outputs), or (K, rows, outputs) for a stack's [K, rows] index.
+        """
+        rows = (len(self.x),) if self.index is None else tuple(self.index.shape)
+        return torch.empty(*rows, self.y.shape[-1], dtype=like.dtype, device=like.device)
 
 
 class TrainingChunks(Chunks):

@@ -94,10 +94,9 @@ class StackedNative:
 
     def steps(self, rows: Rows) -> torch.Tensor:
         if self.one_by_one:  # unless the extension cannot take them: then StackedBackprop from here on
-            w = self.nets.w[0]
             index = rows.index
             assert index is not None, "a stack's chunk names each network's rows by number"
-            errors = torch.empty(*index.shape, rows.y.shape[-1], dtype=w.dtype, device=w.device)
+            errors = rows.room_for_errors(self.nets.w[0])
             self.one_by_one = self._each(rows.x, rows.y, index, errors)
             if self.one_by_one:
                 return errors

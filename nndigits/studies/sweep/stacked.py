@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ...core.machine import EVAL_BATCH
 from ...learn.network import SigmoidNetwork, forward_activations
 from .grid import Config
 
@@ -60,7 +61,7 @@ class StackedNetworks:
         return self.mask if self.padded else None
 
     @torch.no_grad()
-    def correct(self, x: torch.Tensor, labels: torch.Tensor, batch: int = 10_000) -> torch.Tensor:
+    def correct(self, x: torch.Tensor, labels: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
         """Number of correctly classified inputs, per network."""
         total = torch.zeros(len(self.configs), dtype=torch.long, device=x.device)
         for start in range(0, len(x), batch):

@@ -15,10 +15,10 @@ import warnings
 from dataclasses import asdict
 
 from ...chapter import INPUTS, MNIST_TRAIN, OUTPUTS, TEST_SIZE, parameters
+from ...core.machine import EVAL_BATCH  # rows per forward pass when evaluating, a stack's too
 from .grid import Config
 
 CHUNK_STEPS = 25  # mini-batches per chunk in ``loop.train_group`` (its default), for the memory estimate
-EVAL_ROWS = 10_000  # rows per forward pass of ``StackedNetworks.correct``
 
 
 def pixels(data_dir=None, limit: int | None = None) -> dict:
@@ -72,7 +72,7 @@ def task_bytes(configs: list[Config], dtype: str = "float32", examples: int = MN
     neurons = hidden + OUTPUTS
     params = parameters([INPUTS, hidden, OUTPUTS] if hidden else [INPUTS, OUTPUTS])
     chunk = max(c.batch_size for c in configs) * CHUNK_STEPS
-    numbers = k * (3 * params + 3 * min(EVAL_ROWS, examples) * neurons + chunk * (INPUTS + 2 * OUTPUTS + 3 * neurons))
+    numbers = k * (3 * params + 3 * min(EVAL_BATCH, examples) * neurons + chunk * (INPUTS + 2 * OUTPUTS + 3 * neurons))
     return size * numbers + examples * INPUTS * (1 + 4 + size)
 
 

@@ -1,8 +1,8 @@
 // What every view shares: the backend (the app's server, or the page itself in the static site: backend.js),
 // tabs, the network chooser, drawing weight pictures. window.NN is the page's state (tests read it).
-import { api, backend } from "./backend.js";
+import { backend } from "./backend.js";
 
-export const NN = (window.NN = { backend, api });  // api(path, options): a JSON request to the app's server
+export const NN = (window.NN = { backend });
 
 NN.say = function (element, text, kind = "") {
   element.textContent = text;

@@ -1,5 +1,7 @@
-// The training settings a page may ask for, checked field by field as the app's server checks them
-// (app/settings.py): a bad one is an Error whose .field names it and whose message says why.
+// The settings of a run trained in this browser tab (the static site), checked field by field with the
+// messages the app's server gives (pydantic's): a bad one is an Error whose .field names it and says why.
+// These are the page's own limits for a run in a tab -- the live app's server trains with chapter.py's
+// (wider) bounds, checked in app/settings.py.
 export const BOUNDS = {
   hidden: { layers: 3, min: 1, max: 1000 },
   eta: { min: 0, max: 100 },  // 0 < eta <= 100
@@ -7,8 +9,6 @@ export const BOUNDS = {
   epochs: { min: 1, max: 1000 },
   seed: { min: 0, max: 2 ** 32 - 1 },
 };
-/** The book's run: one hidden layer of 30, eta = 3.0, m = 10, 30 epochs, seed 1. */
-export const BOOK = { hidden: [30], eta: 3.0, m: 10, epochs: 30, seed: 1 };
 
 function bad(field, message) {
   const error = new Error(`${field}: ${message}`);

@@ -6,7 +6,7 @@
 import { loadMnist, TRAIN_SIZE } from "./mnist.js";
 import { loadNetwork } from "./network.js";
 import { createNetwork, evaluate, generator, inputOf, shuffled, sparseImages } from "./sgd.js";
-import { eq9Curve, outputsOf, subset, takeStep } from "./step.js";
+import { eq9Curve, exampleCost, outputsOf, subset, takeStep } from "./step.js";
 
 const $ = (id) => document.getElementById(id);
 const FIXED = 1000; // the first 1,000 test digits (accuracy) and training images (the eq. 9 sample)
@@ -167,10 +167,9 @@ function showBatch(batch, step, labels = null) {
   const { train } = state.data, box = $("step-batch");
   box.innerHTML = "";
   $("step-batch-title").textContent = step ? `the mini-batch just stepped on: outputs a(x) before the step, C_x before → after` : "the next mini-batch: outputs a(x) now and C_x";
-  const xs = batch.map((e) => inputOf(train.images, e));
-  const after = step ? outputsOf(step.after, xs) : null;
-  const outputs = step ? step.outputs : outputsOf(state.net, xs);
-  batch.slice(0, SHOWN).forEach((e, i) => {
+  const shown = batch.slice(0, SHOWN);
+  const outputs = step ? step.outputs : outputsOf(state.net, shown.map((e) => inputOf(train.images, e)));
+  shown.forEach((e, i) => {
     const label = labels ? labels[i] : train.labels[e], a = outputs[i];
     const div = document.createElement("div");
     div.className = "example";
@@ -185,10 +184,10 @@ function showBatch(batch, step, labels = null) {
       bars.append(bar);
     }
     div.append(bars);
-    const cost = (v) => 0.5 * v.reduce((s, x, j) => s + ((j === label ? 1 : 0) - x) ** 2, 0);
     const text = document.createElement("span");
     text.className = "caption";
-    text.textContent = `y = ${label}  C_x ${cost(a).toFixed(3)}` + (after ? ` → ${cost(after[i]).toFixed(3)}` : "");
+    const before = step ? step.costs[i] : exampleCost(a, label);
+    text.textContent = `y = ${label}  C_x ${before.toFixed(3)}` + (step ? ` → ${step.costsAfter[i].toFixed(3)}` : "");
     div.append(text);
     box.append(div);
   });

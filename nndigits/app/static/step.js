@@ -29,17 +29,6 @@ export function cost(net, xs, labels) {
   return outputs.reduce((s, a, e) => s + exampleCost(a, labels[e]), 0) / xs.length;
 }
 
-/** The fraction of inputs the network gets right: its answer is the most active output neuron. */
-export function accuracy(net, xs, labels) {
-  let right = 0;
-  outputsOf(net, xs).forEach((a, e) => {
-    let best = 0;
-    for (let j = 1; j < a.length; j++) if (a[j] > a[best]) best = j;
-    if (best === labels[e]) right++;
-  });
-  return right / xs.length;
-}
-
 /** The network at w + t Delta w, b + t Delta b: t = 1 is the step, t = 2 a step of twice the eta. */
 export function along(net, step, t) {
   const moved = cloneNetwork(net);
@@ -50,22 +39,25 @@ export function along(net, step, t) {
 
 /** One step of SGD on the mini-batch (xs, labels), eq. 20-21, and what it did; ``net`` is not changed.
  *
- * Returns {after, outputs, costs, costBefore, costAfter, deltaW, deltaB, gradientNorm2}: after is the
- * network after sgdStep; outputs and costs are each example's a(x) and C_x before the step; deltaW[l]
+ * Returns {after, outputs, costs, outputsAfter, costsAfter, costBefore, costAfter, deltaW, deltaB,
+ * gradientNorm2}: after is the network after sgdStep; outputs and costs are each example's a(x) and C_x
+ * before the step, outputsAfter and costsAfter after it; deltaW[l]
  * (row-major [out][in], as the network's weights) and deltaB[l] are after minus before, i.e.
  * -(eta/m) sum_x dC_x/dw; gradientNorm2 = ||grad C||^2 = ||Delta v||^2 / eta^2 (Delta v = -eta grad C, eq. 10). */
 export function takeStep(net, xs, labels, eta) {
   const outputs = outputsOf(net, xs);
   const costs = outputs.map((a, e) => exampleCost(a, labels[e]));
   const after = sgdStep(cloneNetwork(net), xs, labels, eta);
+  const outputsAfter = outputsOf(after, xs);
+  const costsAfter = outputsAfter.map((a, e) => exampleCost(a, labels[e]));
   const deltaW = after.weights.map((w, l) => w.map((v, i) => v - net.weights[l][i]));
   const deltaB = after.biases.map((b, l) => b.map((v, j) => v - net.biases[l][j]));
   let norm2 = 0;
   for (const d of [...deltaW, ...deltaB]) for (let i = 0; i < d.length; i++) norm2 += d[i] * d[i];
   return {
-    eta, after, outputs, costs, deltaW, deltaB,
+    eta, after, outputs, costs, outputsAfter, costsAfter, deltaW, deltaB,
     costBefore: costs.reduce((s, c) => s + c, 0) / xs.length,
-    costAfter: cost(after, xs, labels),
+    costAfter: costsAfter.reduce((s, c) => s + c, 0) / xs.length,  // = cost(after, xs, labels), bit for bit
     gradientNorm2: norm2 / (eta * eta),
   };
 }

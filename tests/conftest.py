@@ -57,6 +57,14 @@ def book_run(tmp_path_factory) -> BookRun:
     return BookRun(logdir, result.log_dir, result.checkpoint, "\n".join(said), result.history)
 
 
+@pytest.fixture(scope="session")
+def exported_site(book_run, tmp_path_factory) -> Path:
+    """The static site of the shared run (``python -m nndigits.serve --export``), exported once (MNIST gzipped once)."""
+    from nndigits.app.export import export_site
+
+    return export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)
+
+
 def pytest_collection_modifyitems(items):
     """A test that needs the shared training run (``book_run``, directly or through another fixture) is slow:
     the run trains the book's network for 2 epochs.  ``pytest -m "not slow"`` leaves it out with them."""

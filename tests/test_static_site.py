@@ -25,17 +25,10 @@ browser_needed = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def site(book_run, tmp_path_factory):
-    from nndigits.app.export import export_site
-
-    return export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)
-
-
-@pytest.fixture(scope="module")
-def url(site):
+def url(exported_site):
     from nndigits.app.export import served
 
-    with served(site) as url:
+    with served(exported_site) as url:
         yield url
 
 
@@ -77,7 +70,8 @@ def ready(page):
     page.wait_for_function("window.NN && document.querySelectorAll('#hidden .tile').length === 30")
 
 
-def test_the_site_weighs_at_most_15_mb_and_holds_mnist(site):
+def test_the_site_weighs_at_most_15_mb_and_holds_mnist(exported_site):
+    site = exported_site
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     assert size <= 15e6, size
     assert sorted(p.name for p in (site / "data").iterdir()) == sorted(

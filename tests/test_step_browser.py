@@ -187,11 +187,11 @@ def test_bad_input_and_back_to_training(page):
 
 
 @pytest.fixture(scope="module")
-def static_site(book_run, tmp_path_factory):
+def static_site(exported_site):
     """The static site (``python -m nndigits.serve --export``) of the shared 2-epoch run, served by http.server."""
-    from nndigits.app.export import export_site, served
+    from nndigits.app.export import served
 
-    with served(export_site(tmp_path_factory.mktemp("export") / "site", book_run.checkpoint)) as url:
+    with served(exported_site) as url:
         yield url
 
 

@@ -35,16 +35,11 @@ def trained(mnist_train) -> bytes:
     x, labels = mnist_train
     xs, ys = x[:5000].double().split(10), one_hot(labels[:5000], 10, torch.float64).split(10)
     engine_steps(net.layers, xs, ys, 3.0, [torch.empty_like(y) for y in ys])
+    from nndigits.app.export import network_json
+
     layers = net.linear_layers()
-    return json.dumps(
-        {
-            "id": "test",
-            "name": "500 mini-batches",
-            "sizes": net.sizes,
-            "weights": [layer.weight.detach().reshape(-1).tolist() for layer in layers],
-            "biases": [layer.bias.detach().tolist() for layer in layers],
-        }
-    ).encode()
+    weights, biases = [layer.weight.detach() for layer in layers], [layer.bias.detach() for layer in layers]
+    return json.dumps(network_json(net.sizes, weights, biases, "test", "500 mini-batches")).encode()
 
 
 @pytest.fixture(scope="module")
